@@ -1,0 +1,1 @@
+"""The labelled corpus and dev set (installed as the package ``marksales.corpus``)."""

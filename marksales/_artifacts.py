@@ -1,0 +1,129 @@
+"""Writing a trained model to disk: portable form, pickle, metadata and model card, atomically."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._errors import ModelFileError
+from ._model import CARD_NAME, METADATA_NAME, PICKLE_NAME, PORTABLE_NAME, Model, sha256_bytes, sha256_file
+
+_UNSTABLE_KEYS = ("created", "timings", "fingerprint")
+
+
+def fingerprint(meta: dict[str, Any]) -> str:
+    """sha256 of the metadata without its run-dependent keys: same corpus and versions, same value."""
+    stable = {k: v for k, v in meta.items() if k not in _UNSTABLE_KEYS}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def created_stamp() -> str:
+    """UTC creation time, or SOURCE_DATE_EPOCH's when set (reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch
+            else _dt.datetime.now(_dt.timezone.utc))
+    return when.replace(microsecond=0).isoformat()
+
+
+def save_model(model: Model, directory: str | Path, *, force: bool = False) -> Path:
+    """Write ``model`` into ``directory`` as model.npz, model.joblib, model.json and model.md.
+
+    All four files are written to a temporary folder beside the target and moved in only when
+    complete, so an interrupted save leaves either the old model or nothing.
+
+    Raises
+    ------
+    FileExistsError
+        A model is already in ``directory`` and ``force`` is False.
+    """
+    import joblib
+
+    target = Path(directory)
+    names = (PORTABLE_NAME, PICKLE_NAME, METADATA_NAME, CARD_NAME)
+    existing = [n for n in names if (target / n).exists()]
+    if existing and not force:
+        raise FileExistsError(
+            f"{str(target)!r} already holds a model ({', '.join(existing)}); pass force=True / --force "
+            f"to replace it, or choose another directory."
+        )
+    if target.exists() and not target.is_dir():
+        raise ModelFileError(f"{str(target)!r} is a file; the output of train is a directory.")
+    target.mkdir(parents=True, exist_ok=True)
+    meta = dict(model.metadata)
+    tmp = Path(tempfile.mkdtemp(prefix=".marksales-save-", dir=target))
+    try:
+        portable_bytes = model.portable.to_bytes()
+        (tmp / PORTABLE_NAME).write_bytes(portable_bytes)
+        if model._pipeline is not None:
+            joblib.dump(model._pipeline, tmp / PICKLE_NAME)
+        files = {PORTABLE_NAME: sha256_bytes(portable_bytes)}
+        if (tmp / PICKLE_NAME).exists():
+            files[PICKLE_NAME] = sha256_file(tmp / PICKLE_NAME)
+        meta["files"] = files
+        meta["created"] = created_stamp()
+        meta["fingerprint"] = fingerprint(meta)
+        (tmp / METADATA_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
+        (tmp / CARD_NAME).write_text(model_card(meta), encoding="utf-8")
+        for name in names:
+            if (tmp / name).exists():
+                os.replace(tmp / name, target / name)
+            elif (target / name).exists():
+                (target / name).unlink()  # a stale pickle from an older model must not be paired with this one
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    model.metadata = meta
+    model.path = target / PORTABLE_NAME
+    return target
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    """A short Markdown model card from the metadata."""
+    def metrics(report: dict[str, Any] | None, title: str) -> list[str]:
+        if not report:
+            return []
+        lines = [f"### {title}", "",
+                 f"n = {report['n']}, accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}, "
+                 f"Brier {report['brier']:.4f}, ECE {report['ece']:.3f}", "",
+                 "| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+        for label in report["labels"]:
+            m = report["per_class"][label]
+            lines.append(f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+        if "by_form" in report:
+            lines += ["", "macro-F1 by form: " + ", ".join(
+                f"{f} {m['macro_f1']:.3f} (n={m['n']})" for f, m in report["by_form"].items())]
+        return lines + [""]
+
+    corpus = meta.get("corpus", {})
+    versions = meta.get("versions", {})
+    lines = [
+        "# marksales model card", "",
+        f"Created {meta.get('created')} by marksales {meta.get('marksales_version')}; "
+        f"fingerprint `{meta.get('fingerprint', '')[:16]}`.", "",
+        "## Intended use", "",
+        "Tells whether a job title, a duty sentence or a job posting describes marketing-like or sales-like "
+        "work (or the labels of the corpus it was trained on). TF-IDF word and character n-grams with a "
+        "calibrated logistic regression. Not for judging people, and not for text that is not about work: "
+        "check `no_signal` before trusting a label.", "",
+        "## Data", "",
+        f"{corpus.get('n_texts')} texts (corpus sha256 `{corpus.get('sha256', '')[:16]}`), "
+        f"labels: " + ", ".join(f"{k} {v}" for k, v in meta.get("label_counts", {}).items()) + ".", "",
+        "Files: " + ", ".join(f"`{f}`" for f in corpus.get("files", [])), "",
+        "## Settings", "", "```json", json.dumps(meta.get("params"), sort_keys=True), "```", "",
+        "## Metrics", "",
+        *metrics(meta.get("cv"), f"Cross-validation ({meta.get('cv', {}).get('n_splits')} folds, "
+                                 "near-duplicates kept together)"),
+        *metrics(meta.get("dev"), "Dev set (never trained on)"),
+        "## Versions", "",
+        ", ".join(f"{k} {v}" for k, v in versions.items()), "",
+        "## Limits", "",
+        "Trained on text written for the purpose, not sampled from real postings; English only; two functions "
+        "only, so a role that is neither gets one of them anyway (with a low score or `no_signal`).", "",
+    ]
+    return "\n".join(lines)

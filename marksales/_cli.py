@@ -1,0 +1,233 @@
+"""The ``marksales`` command line: classify, explain, info, train, evaluate, compare, score."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+from ._errors import MarksalesError
+
+logger = logging.getLogger("marksales")
+
+
+def _model(args: argparse.Namespace) -> Any:
+    from ._model import load_model
+
+    return load_model(args.model, trusted=getattr(args, "trusted", False))
+
+
+def _stdin_lines(stream: TextIO) -> Iterator[str]:
+    for line in stream:
+        yield line.rstrip("\r\n")
+
+
+def _cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
+    model = _model(args)
+    texts = args.text if args.text else _stdin_lines(sys.stdin)
+    for text in texts:
+        p = model.classify(text)
+        if args.json:
+            out.write(json.dumps({"text": text, **p.to_dict()}, ensure_ascii=False) + "\n")
+        else:
+            flag = "  (no signal)" if p.no_signal else ""
+            out.write(f"{p.label:<10} {p.score:.3f}{flag}  {_clip(text)}\n")
+        out.flush()
+    return 0
+
+
+def _clip(text: str, width: int = 80) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 3] + "..."
+
+
+def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    model = _model(args)
+    e = model.explain(args.text, top=args.top)
+    if args.json:
+        out.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
+        return 0
+    p = e.prediction
+    out.write(f"{p.label} {p.score:.3f}" + ("  (no signal)" if p.no_signal else "") + "\n")
+    for label, terms in e.terms.items():
+        out.write(f"toward {label}: " + ", ".join(f"{t.term} ({t.weight:+.2f})" for t in terms) + "\n")
+    if e.sentences:
+        for label in model.classes:
+            out.write(f"most {label}-like sentences:\n")
+            for s in e.most(label, 3):
+                out.write(f"  {s.prediction.probabilities[label]:.3f}  {_clip(s.text, 100)}\n")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace, out: TextIO) -> int:
+    model = _model(args)
+    meta = dict(model.metadata)
+    if args.json:
+        out.write(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        return 0
+    from ._report import format_report
+
+    corpus = meta.get("corpus", {})
+    out.write(f"model: {model.path}\n")
+    out.write(f"labels: {', '.join(model.classes)}\n")
+    out.write(f"created: {meta.get('created')}  marksales {meta.get('marksales_version')}\n")
+    out.write("versions: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()) + "\n")
+    out.write(f"corpus: {corpus.get('n_texts')} texts, sha256 {corpus.get('sha256')}\n")
+    out.write(f"settings: {json.dumps(meta.get('params'), sort_keys=True)}\n")
+    out.write(f"no-signal threshold: {meta.get('no_signal_threshold')}\n")
+    for name, sha in meta.get("files", {}).items():
+        out.write(f"file {name}: sha256 {sha}\n")
+    if meta.get("cv"):
+        out.write(format_report(meta["cv"], "cross-validation:") + "\n")
+    if meta.get("dev"):
+        out.write(format_report(meta["dev"], "dev set:") + "\n")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
+    from ._artifacts import save_model
+    from ._report import format_report
+    from ._train import Params, train
+
+    params = Params(C=args.C) if args.C is not None else None
+    model = train(
+        args.corpus or None, text_column=args.text_column, label_column=args.label_column,
+        labels=args.labels.split(",") if args.labels else None, params=params, search_grid=args.search,
+        dev=args.dev, n_splits=args.folds, progress=None if args.quiet else _progress,
+    )
+    save_model(model, args.output, force=args.force)
+    out.write(format_report(model.metadata["cv"], "cross-validation:") + "\n")
+    if model.metadata.get("dev"):
+        out.write(format_report(model.metadata["dev"], "dev set:") + "\n")
+    out.write(f"saved to {args.output}\n")
+    return 0
+
+
+def _progress(msg: str) -> None:
+    print(f"marksales: {msg}", file=sys.stderr, flush=True)
+
+
+def _cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    from ._report import format_report
+    from ._train import evaluate_files
+
+    model = _model(args)
+    report = evaluate_files(model, args.data, text_column=args.text_column, label_column=args.label_column)
+    if args.json:
+        out.write(json.dumps(report, sort_keys=True) + "\n")
+    else:
+        out.write(format_report(report, f"{model.path}:") + "\n")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
+    from ._corpus import read_labelled
+    from ._model import load_model
+    from ._report import evaluate_predictions, format_report
+
+    a = load_model(args.model_a)
+    b = load_model(args.model_b)
+    examples = read_labelled(args.data, text_column=args.text_column, label_column=args.label_column)
+    texts = [e.text for e in examples]
+    ys = [e.label for e in examples]
+    pa, pb = a.predict_proba(texts), b.predict_proba(texts)
+    ra = evaluate_predictions(ys, pa, a.classes)
+    rb = evaluate_predictions(ys, pb, b.classes)
+    out.write(format_report(ra, f"A: {args.model_a}") + "\n\n")
+    out.write(format_report(rb, f"B: {args.model_b}") + "\n\n")
+    la = [a.classes[i] for i in pa.argmax(axis=1)]
+    lb = [b.classes[i] for i in pb.argmax(axis=1)]
+    flips = [k for k in range(len(texts)) if la[k] != lb[k]]
+    out.write(f"{len(flips)} of {len(texts)} predictions flip between A and B\n")
+    for k in flips[: args.examples]:
+        fixed = "B right" if lb[k] == ys[k] else ("A right" if la[k] == ys[k] else "both wrong")
+        out.write(f"  {la[k]} -> {lb[k]} (true {ys[k]}, {fixed}): {_clip(texts[k])}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="marksales", description="Is a job title, duty sentence or posting marketing-like or sales-like?"
+    )
+    parser.add_argument("--version", action="version", version=f"marksales {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_model(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", metavar="PATH", help="a model directory, .npz or .joblib (default: shipped)")
+        p.add_argument("--trusted", action="store_true",
+                       help="allow unpickling a .joblib that no marksales metadata vouches for")
+
+    def with_columns(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--text-column", default="text", help="column / key holding the text (default: text)")
+        p.add_argument("--label-column", default="label", help="column / key holding the label (default: label)")
+
+    p = sub.add_parser("classify", help="classify texts given as arguments, or one per line on stdin")
+    p.add_argument("text", nargs="*", help="texts to classify (default: read lines from stdin)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    with_model(p)
+    p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("explain", help="show the terms and sentences behind a decision")
+    p.add_argument("text")
+    p.add_argument("--top", type=int, default=8, help="terms per label (default: 8)")
+    p.add_argument("--json", action="store_true")
+    with_model(p)
+    p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("info", help="print the model's metadata")
+    p.add_argument("--json", action="store_true", help="the whole metadata as JSON")
+    with_model(p)
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("train", help="train a model on labelled CSV / TSV / JSONL files")
+    p.add_argument("corpus", nargs="*", help="labelled files (default: the shipped corpus)")
+    p.add_argument("-o", "--output", required=True, help="directory to write the model into")
+    with_columns(p)
+    p.add_argument("--labels", help="comma-separated allowed labels (default: those in the corpus)")
+    p.add_argument("--dev", nargs="+", metavar="FILE", help="labelled dev files to evaluate separately")
+    p.add_argument("--search", action="store_true", help="grid-search features and C by cross-validation")
+    p.add_argument("--C", type=float, help="inverse regularisation strength (default: 8)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
+    p.add_argument("--force", action="store_true", help="replace a model already in OUTPUT")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="report a model's accuracy on a labelled file")
+    p.add_argument("model", help="a model directory, .npz or .joblib")
+    p.add_argument("data", nargs="+", help="labelled CSV / TSV / JSONL files")
+    with_columns(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_evaluate, trusted=False)
+
+    p = sub.add_parser("compare", help="two models' reports side by side, and the predictions that flip")
+    p.add_argument("model_a")
+    p.add_argument("model_b")
+    p.add_argument("data", nargs="+")
+    with_columns(p)
+    p.add_argument("--examples", type=int, default=10, help="flipped examples to show (default: 10)")
+    p.set_defaults(func=_cmd_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 success, 1 error, 2 usage, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is _cmd_evaluate:
+        args.model, args.data = args.model, args.data
+    logging.basicConfig(level=logging.WARNING, format="marksales: %(levelname)s: %(message)s")
+    try:
+        return int(args.func(args, sys.stdout))
+    except KeyboardInterrupt:
+        print("marksales: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except (MarksalesError, OSError, ValueError, TypeError) as exc:
+        print(f"marksales: error: {exc}", file=sys.stderr)
+        return 1

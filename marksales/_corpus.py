@@ -1,0 +1,270 @@
+"""Reading and validating labelled corpora (CSV, TSV, JSONL), the shipped corpus included."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import json
+import logging
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ._errors import CorpusError
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("csv", "tsv", "jsonl")
+MIN_EXAMPLES_PER_LABEL = 5
+_MAX_PROBLEMS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled text and where it came from (file and 1-based line or record number)."""
+
+    text: str
+    label: str
+    source: str
+    line: int
+
+
+def format_of(path: str | Path, explicit: str | None = None) -> str:
+    """The file format from ``explicit`` or the extension: 'csv', 'tsv' or 'jsonl'."""
+    if explicit is not None:
+        if explicit not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {explicit!r}.")
+        return explicit
+    suffix = Path(str(path)).suffix.lower()
+    mapping = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+    if suffix not in mapping:
+        raise ValueError(
+            f"cannot tell the format of {str(path)!r} from its extension {suffix!r}: "
+            f"name it .csv, .tsv or .jsonl, or pass format= / --format ({', '.join(FORMATS)})."
+        )
+    return mapping[suffix]
+
+
+def shipped_corpus_files() -> list[Path]:
+    """The training files of the shipped corpus, in a stable order."""
+    root = resources.files("marksales.corpus") / "train"
+    files = sorted(str(p) for p in root.iterdir() if p.name.endswith(".jsonl"))  # type: ignore[attr-defined]
+    return [Path(f) for f in files]
+
+
+def shipped_dev_files() -> list[Path]:
+    """The independent dev set that ships with the corpus (never trained on)."""
+    root = resources.files("marksales.corpus") / "dev"
+    files = sorted(str(p) for p in root.iterdir() if p.name.endswith(".jsonl"))  # type: ignore[attr-defined]
+    return [Path(f) for f in files]
+
+
+def read_labelled(
+    paths: Sequence[str | Path],
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    file_format: str | None = None,
+    encoding: str = "utf-8-sig",
+) -> list[Example]:
+    """Read labelled texts from CSV / TSV / JSONL files, reporting every malformed row at once.
+
+    Raises
+    ------
+    CorpusError
+        Naming file and line for each problem: undecodable bytes, invalid JSON, missing columns,
+        empty text or label. Nothing is returned when anything is wrong.
+    """
+    examples: list[Example] = []
+    problems: list[str] = []
+    for path in paths:
+        name = str(path)
+        fmt = format_of(name, file_format)
+        try:
+            raw = Path(name).read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"cannot read corpus file {name!r}: {exc.strerror or exc}.") from exc
+        try:
+            content = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise CorpusError(
+                f"{name}:{line}: bytes that are not valid {encoding} ({exc.reason} at byte {exc.start}). "
+                f"Re-save the file as UTF-8, or pass --encoding."
+            ) from exc
+        if fmt == "jsonl":
+            rows = _jsonl_rows(content, name, problems)
+        else:
+            rows = _delimited_rows(content, name, "\t" if fmt == "tsv" else ",", problems)
+        for line, row in rows:
+            missing = [c for c in (text_column, label_column) if c not in row]
+            if missing:
+                problems.append(
+                    f"{name}:{line}: no column {', '.join(map(repr, missing))} "
+                    f"(columns: {', '.join(map(repr, row))}); pass --text-column / --label-column."
+                )
+                continue
+            text, label = row[text_column], row[label_column]
+            if not isinstance(text, str) or not text.strip():
+                problems.append(f"{name}:{line}: the text is empty or not a string ({text!r}).")
+                continue
+            if not isinstance(label, str) or not label.strip():
+                problems.append(f"{name}:{line}: the label is empty or not a string ({label!r}).")
+                continue
+            examples.append(Example(text=text, label=label.strip(), source=name, line=line))
+    if problems:
+        raise CorpusError(_summarise(problems))
+    if not examples:
+        raise CorpusError(f"no labelled texts found in {', '.join(map(str, paths))}.")
+    return examples
+
+
+def _jsonl_rows(content: str, name: str, problems: list[str]) -> list[tuple[int, dict[str, object]]]:
+    rows = []
+    for line_no, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{name}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno}).")
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f"{name}:{line_no}: expected a JSON object, found {type(obj).__name__}.")
+            continue
+        rows.append((line_no, obj))
+    return rows
+
+
+def _delimited_rows(
+    content: str, name: str, delimiter: str, problems: list[str]
+) -> list[tuple[int, dict[str, object]]]:
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
+    rows: list[tuple[int, dict[str, object]]] = []
+    try:
+        header = next(reader)
+    except StopIteration:
+        problems.append(f"{name}: the file is empty; expected a header row.")
+        return rows
+    except csv.Error as exc:
+        problems.append(f"{name}:1: malformed header ({exc}).")
+        return rows
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            if len(record) != len(header):
+                problems.append(
+                    f"{name}:{line}: {len(record)} fields where the header has {len(header)}; "
+                    f"check quoting and the delimiter ({delimiter!r})."
+                )
+                continue
+            rows.append((line, dict(zip(header, record))))
+    except csv.Error as exc:
+        problems.append(f"{name}:{reader.line_num}: malformed {('TSV' if delimiter == chr(9) else 'CSV')} ({exc}).")
+    return rows
+
+
+def _summarise(problems: list[str]) -> str:
+    shown = problems[:_MAX_PROBLEMS_SHOWN]
+    more = len(problems) - len(shown)
+    tail = f"\n... and {more} more." if more else ""
+    return f"{len(problems)} problem(s) in the corpus:\n" + "\n".join(shown) + tail
+
+
+_NORMALISE = re.compile(r"[\W_]+")
+
+
+def near_duplicate_key(text: str) -> str:
+    """The key under which near-duplicate texts (case, punctuation, spacing, digits) group together."""
+    return _NORMALISE.sub(" ", re.sub(r"\d+", "0", text.lower())).strip()
+
+
+def near_duplicate_groups(texts: Iterable[str]) -> list[int]:
+    """A group id per text; texts with the same ``near_duplicate_key`` share one."""
+    ids: dict[str, int] = {}
+    return [ids.setdefault(near_duplicate_key(t), len(ids)) for t in texts]
+
+
+def validate(
+    examples: Sequence[Example],
+    *,
+    labels: Sequence[str] | None = None,
+    min_per_label: int = MIN_EXAMPLES_PER_LABEL,
+) -> list[str]:
+    """Check a corpus before training; raise ``CorpusError`` for fatal problems, return warnings.
+
+    Fatal: a label outside ``labels`` (with the nearest allowed label suggested), fewer than two
+    labels, a label with fewer than ``min_per_label`` examples, the same text with two labels.
+    Warnings: exact duplicate texts with the same label (each is kept once).
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+    counts = Counter(e.label for e in examples)
+    if labels is not None:
+        allowed = list(labels)
+        for e in examples:
+            if e.label not in allowed:
+                near = difflib.get_close_matches(e.label, allowed, n=1, cutoff=0.6)
+                hint = f" Did you mean {near[0]!r}?" if near else f" Allowed: {', '.join(allowed)}."
+                problems.append(f"{e.source}:{e.line}: unknown label {e.label!r}.{hint}")
+    else:
+        # Without a fixed label set, a rare label that is one typo away from a common one is a misspelling.
+        for label, n in counts.items():
+            others = [k for k in counts if k != label and counts[k] > n]
+            near = difflib.get_close_matches(label, others, n=1, cutoff=0.8)
+            if near:
+                where = next(e for e in examples if e.label == label)
+                problems.append(
+                    f"{where.source}:{where.line}: label {label!r} ({n} texts) looks like a misspelling "
+                    f"of {near[0]!r} ({counts[near[0]]} texts); fix it or pass the label set explicitly."
+                )
+    if len(counts) < 2:
+        problems.append(f"a classifier needs two or more labels; the corpus has {sorted(counts)}.")
+    for label, n in sorted(counts.items()):
+        if n < min_per_label:
+            problems.append(f"label {label!r} has {n} example(s); at least {min_per_label} are needed.")
+    by_text: dict[str, list[Example]] = defaultdict(list)
+    for e in examples:
+        by_text[e.text.strip()].append(e)
+    for same in by_text.values():
+        if len(same) < 2:
+            continue
+        if len({e.label for e in same}) > 1:
+            where = ", ".join(f"{e.source}:{e.line} ({e.label})" for e in same[:4])
+            problems.append(f"the same text carries two labels: {where}.")
+        else:
+            where = ", ".join(f"{e.source}:{e.line}" for e in same[:4])
+            warnings.append(f"duplicate text ({len(same)} copies) kept once: {where}.")
+    if problems:
+        raise CorpusError(_summarise(problems))
+    for w in warnings[:_MAX_PROBLEMS_SHOWN]:
+        logger.warning(w)
+    return warnings
+
+
+def deduplicate(examples: Sequence[Example]) -> list[Example]:
+    """Exact duplicates (after stripping) kept once, first occurrence first."""
+    seen: set[str] = set()
+    out = []
+    for e in examples:
+        key = e.text.strip()
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
+
+
+def corpus_sha256(examples: Sequence[Example]) -> str:
+    """A hash of the (text, label) pairs in order: the identity of a training corpus."""
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(json.dumps([e.text, e.label], ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()

@@ -1,0 +1,412 @@
+"""The Model object, loading (portable by default, pickles only when trusted), classify and explain.
+
+All inference goes through ``Scorer`` from ``_portable``: numpy and the standard library only. The
+scikit-learn pickle is read only on request (``Model.pipeline``, or a ``.joblib`` path), after its
+sha256 has been checked against the metadata marksales wrote beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import re
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from ._errors import ModelFileError, UntrustedModelError, describe, type_error
+from ._portable import PortableModel, Scorer
+from ._types import Explanation, Prediction, SentenceScore, TermWeight
+
+PORTABLE_NAME = "model.npz"
+PICKLE_NAME = "model.joblib"
+METADATA_NAME = "model.json"
+CARD_NAME = "model.md"
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)|[\r\n]+|\s*[\u2022\u25cf\u25aa\u00b7]\s*|\s+[-*]\s+(?=[A-Z])")
+_EDGE_PUNCT = re.compile(r"^\W+|\W+$")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Model:
+    """A loaded marksales model: classification, explanation and metadata.
+
+    Build one with :func:`load_model`; it is immutable and safe to share between threads.
+
+    Parameters
+    ----------
+    portable : PortableModel
+        The model's arrays (see ``marksales._portable``).
+    metadata : Mapping
+        What training recorded: labels, versions, corpus hash, metrics, file checksums.
+    path : Path or None
+        Where the model was loaded from (``None`` for an in-memory model).
+    """
+
+    def __init__(self, portable: PortableModel, metadata: Mapping[str, Any] | None = None,
+                 path: Path | None = None, pipeline: Any = None) -> None:
+        self._scorer = Scorer(portable)
+        self.metadata: Mapping[str, Any] = dict(metadata or {})
+        self.path = path
+        self._pipeline = pipeline
+        self.classes: tuple[str, ...] = portable.classes
+        self._uniform = {c: 1.0 / len(self.classes) for c in self.classes}
+        extra = portable.extra
+        self.no_signal_threshold = float(extra.get("no_signal_threshold", 0.0))
+        stop = frozenset(extra.get("evidence_stop_words", ()))
+        weights = np.zeros(self._scorer.n_features)
+        strength = np.abs(portable.coef).max(axis=0)
+        offset = 0
+        for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
+            if spec.analyzer == "word":
+                for j, term in enumerate(vocab):
+                    if " " not in term and term not in stop:
+                        weights[offset + j] = strength[offset + j]
+            offset += len(vocab)
+        self._evidence_weights = weights
+        self._binary = len(self.classes) == 2 and portable.calibration == "sigmoid"
+        if self._binary:
+            self._a = float(portable.calib_a[0])
+            self._b = float(portable.calib_b[0])
+
+    def __repr__(self) -> str:
+        where = f" from {str(self.path)!r}" if self.path else ""
+        return f"<marksales.Model classes={list(self.classes)}{where}>"
+
+    # ---------------------------------------------------------------- classification
+
+    @overload
+    def classify(self, texts: str) -> Prediction: ...
+
+    @overload
+    def classify(self, texts: Iterable[str]) -> list[Prediction]: ...
+
+    def classify(self, texts: str | Iterable[str]) -> Prediction | list[Prediction]:
+        """Classify one text, or each of many.
+
+        Parameters
+        ----------
+        texts : str or iterable of str
+            One text (title, sentence or whole posting), or an iterable of texts.
+
+        Returns
+        -------
+        Prediction or list of Prediction
+            One ``Prediction`` for a string; for an iterable, a list in the same order and of the same
+            length.
+
+        Raises
+        ------
+        TypeError
+            For anything but a string or an iterable of strings; the message gives the index of the
+            first non-string item.
+
+        Examples
+        --------
+        >>> from marksales import load_model
+        >>> model = load_model()
+        >>> model.classify("Cold call prospects and close deals against a monthly quota").label
+        'sales'
+        >>> [p.label for p in model.classify(["Brand Manager", "Inside Sales Representative"])]
+        ['marketing', 'sales']
+        """
+        if isinstance(texts, str):
+            return self._one(texts)
+        return [self._one(t) for t in _checked_texts(texts, "texts")]
+
+    def _one(self, text: str) -> Prediction:
+        idx, values = self._scorer.tfidf(text)
+        evidence = float(self._evidence_weights[idx].sum()) if idx.size else 0.0
+        if self._binary:
+            d = float(np.dot(self._scorer._coef0[idx], values)) + float(self._scorer.model.intercept[0])  # type: ignore[index]
+            z = self._a * d + self._b
+            # expit(-z), written to avoid overflow for large |z|
+            p1 = 1.0 / (1.0 + math.exp(z)) if z < 700 else 0.0
+            probs = {self.classes[0]: 1.0 - p1, self.classes[1]: p1}
+        else:
+            row = self._scorer.proba_from_decision(
+                (values @ self._scorer._coef_t[idx] + self._scorer.model.intercept)[None, :]
+            )[0]
+            probs = dict(zip(self.classes, map(float, row)))
+        label = max(probs, key=probs.__getitem__)
+        if evidence < self.no_signal_threshold:
+            return Prediction(label, 1.0 / len(self.classes), dict(self._uniform), evidence, True)
+        return Prediction(label, probs[label], probs, evidence, False)
+
+    def classify_iter(self, texts: Iterable[str], *, chunk_size: int = 1000) -> Iterator[Prediction]:
+        """Classify an iterable of texts lazily, in order: memory stays flat for any length.
+
+        Works on any iterable of strings, a pandas Series included (pandas is not needed).
+
+        Raises
+        ------
+        TypeError
+            When ``texts`` is a string, or when an item is not a string (with its index).
+        """
+        if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+            raise type_error("texts", "an iterable of str", texts,
+                             "To classify one text, call classify(text).")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise type_error(f"texts[{i}]", "a str", text, "Convert or drop the item first.")
+            yield self._one(text)
+
+    def predict_proba(self, texts: Iterable[str]) -> np.ndarray:
+        """Raw calibrated probabilities, shape (n_texts, n_classes), columns in ``self.classes`` order.
+
+        These equal the scikit-learn Pipeline's ``predict_proba`` (to rounding error); unlike
+        ``classify`` they do not apply the no-signal rule.
+        """
+        return self._scorer.predict_proba(_checked_texts(texts, "texts"))
+
+    def evidence(self, text: str) -> float:
+        """The evidence measure of ``text`` (see ``Prediction.evidence``)."""
+        if not isinstance(text, str):
+            raise type_error("text", "a str", text, "Pass the text itself.")
+        idx, _ = self._scorer.tfidf(text)
+        return float(self._evidence_weights[idx].sum()) if idx.size else 0.0
+
+    # ---------------------------------------------------------------- explanation
+
+    def explain(self, text: str, *, top: int = 10) -> Explanation:
+        """Which terms pushed the decision each way, and for a longer text which sentences.
+
+        Parameters
+        ----------
+        text : str
+            The text to explain.
+        top : int, default=10
+            How many terms to keep per class.
+
+        Returns
+        -------
+        Explanation
+            ``terms[label]``: the strongest terms toward each label; ``sentences``: every sentence
+            of a multi-sentence text with its own prediction (``most(label)`` ranks them).
+
+        Examples
+        --------
+        >>> from marksales import explain
+        >>> e = explain("Own a quota and close new business. Report weekly pipeline to the VP of Sales.")
+        >>> e.prediction.label
+        'sales'
+        >>> len(e.sentences)
+        2
+        """
+        if not isinstance(text, str):
+            raise type_error("text", "a str", text, "Pass the text itself.")
+        if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+            raise ValueError(f"top must be a positive int, not {describe(top)}.")
+        prediction = self._one(text)
+        idx, contrib = self._scorer.contributions(text)
+        words = [w for w in self._scorer._split(self._scorer.preprocess(text))]
+        totals: dict[str, np.ndarray] = {}
+        k = len(self.classes)
+        for j, row in zip(idx.tolist(), contrib):
+            _, term = self._scorer.feature_name(j)
+            if self._scorer.analyzer_of(j) == "word":
+                key = term
+                totals[key] = totals.get(key, np.zeros(k)) + row
+                continue
+            # Credit a character n-gram to the words it occurs in, in proportion to its occurrences.
+            hits = [(w, (" " + w + " ").count(term)) for w in set(words)]
+            hits = [(w, c) for w, c in hits if c]
+            n_hits = sum(c for _, c in hits)
+            for w, c in hits:
+                key = _EDGE_PUNCT.sub("", w) or w
+                totals[key] = totals.get(key, np.zeros(k)) + row * (c / n_hits)
+        terms = {}
+        for ci, label in enumerate(self.classes):
+            ranked = sorted(((t, float(v[ci])) for t, v in totals.items() if v[ci] > 0), key=lambda x: -x[1])
+            terms[label] = tuple(TermWeight(t, w) for t, w in ranked[:top])
+        pieces = [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
+        sentences: tuple[SentenceScore, ...] = ()
+        if len(pieces) >= 2:
+            sentences = tuple(SentenceScore(s, self._one(s)) for s in pieces if re.search(r"\w", s))
+        return Explanation(prediction, terms, sentences)
+
+    # ---------------------------------------------------------------- the scikit-learn object
+
+    @property
+    def pipeline(self) -> Any:
+        """The fitted scikit-learn Pipeline, read from the joblib file beside the portable model.
+
+        The pickle is read only if its sha256 matches the metadata marksales wrote at training.
+        """
+        if self._pipeline is None:
+            if self.path is None:
+                raise ModelFileError("this model was not loaded from a file, so it has no pickle beside it.")
+            self._pipeline = _load_pickle(self.path.with_name(PICKLE_NAME), self.metadata, trusted=False)
+        return self._pipeline
+
+    @property
+    def portable(self) -> PortableModel:
+        return self._scorer.model
+
+
+def _checked_texts(texts: Any, name: str) -> list[str]:
+    if isinstance(texts, (str, bytes, bytearray)):
+        raise type_error(name, "an iterable of str", texts,
+                         "Wrap a single text in a list, or call classify(text) for one text.")
+    if texts is None or not isinstance(texts, Iterable):
+        raise type_error(name, "a str or an iterable of str", texts, "Pass text, e.g. classify('Brand Manager').")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise type_error(f"{name}[{i}]", "a str", t, "Convert the item to str or drop it first.")
+    return out
+
+
+# -------------------------------------------------------------------- loading
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    meta_path = path.with_name(METADATA_NAME)
+    if not meta_path.exists():
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"the metadata {str(meta_path)!r} is unreadable: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"the metadata {str(meta_path)!r} is not a JSON object")
+    return meta
+
+
+def _load_portable(path: Path) -> Model:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {str(path)!r}: {exc.strerror or exc}") from exc
+    meta = _read_metadata(path)
+    expected = meta.get("files", {}).get(path.name)
+    if expected is not None and sha256_bytes(data) != expected:
+        raise ModelFileError(
+            f"{str(path)!r} does not match the sha256 in {METADATA_NAME} beside it: the file was changed "
+            f"or truncated after training. Re-copy it, or retrain with `marksales train`."
+        )
+    return Model(PortableModel.from_bytes(data, source=str(path)), meta, path)
+
+
+def _load_pickle(path: Path, meta: Mapping[str, Any], *, trusted: bool) -> Any:
+    if not path.exists():
+        raise ModelFileError(f"no pickle at {str(path)!r}")
+    if not trusted:
+        expected = meta.get("files", {}).get(path.name)
+        if expected is None:
+            raise UntrustedModelError(
+                f"refusing to unpickle {str(path)!r}: no {METADATA_NAME} written by marksales vouches for it, "
+                f"and unpickling runs whatever code the file contains. Load the portable model.npz instead, "
+                f"or pass trusted=True if you made this file yourself."
+            )
+        actual = sha256_file(path)
+        if actual != expected:
+            raise UntrustedModelError(
+                f"refusing to unpickle {str(path)!r}: its sha256 {actual[:12]}... differs from the "
+                f"{expected[:12]}... that marksales recorded at training, so it is not the file that was "
+                f"trained. Use the portable model.npz, or pass trusted=True if you know where it came from."
+            )
+    try:
+        from sklearn.exceptions import InconsistentVersionWarning
+    except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
+        raise ModelFileError("reading a pickled Pipeline needs scikit-learn installed") from exc
+    import joblib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        try:
+            return joblib.load(path)
+        except InconsistentVersionWarning as w:
+            raise ModelFileError(
+                f"{str(path)!r} was pickled with scikit-learn {w.original_sklearn_version} and this is "
+                f"scikit-learn {w.current_sklearn_version}; a pickle is not safe across versions. "
+                f"Use the portable model.npz beside it (load_model() does by default), or retrain with "
+                f"`marksales train`."
+            ) from None
+
+
+def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Model:
+    """Load a model: the shipped default when ``path`` is None, cached after the first call.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        A model directory (holding ``model.npz``), a portable ``.npz`` file, or a scikit-learn
+        ``.joblib`` pickle. None: the model that ships inside the package.
+    trusted : bool, default=False
+        Only for pickles: unpickle even when no marksales metadata vouches for the file's sha256.
+        Unpickling runs code from the file; pass True only for files you made.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, corrupt, truncated, of another format version or inconsistent.
+    UntrustedModelError
+        A pickle whose checksum does not match marksales metadata, and ``trusted`` is False.
+    """
+    if path is None:
+        return _default_model()
+    if not isinstance(path, (str, Path)):
+        raise type_error("path", "a str or pathlib.Path", path, "Pass the model file or directory.")
+    p = Path(path)
+    if p.is_dir():
+        p = p / PORTABLE_NAME
+    if not p.exists():
+        raise ModelFileError(f"no model at {str(p)!r}; pass a model directory, a .npz or a .joblib file.")
+    if p.suffix in (".joblib", ".pkl", ".pickle"):
+        meta = _read_metadata(p)
+        pipeline = _load_pickle(p, meta, trusted=trusted)
+        from ._train import to_portable
+
+        extra = _extra_from_metadata(meta)
+        return Model(to_portable(pipeline, extra), meta, p, pipeline)
+    return _load_portable(p)
+
+
+def _extra_from_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    from ._train import english_stop_words
+
+    return {"no_signal_threshold": float(meta.get("no_signal_threshold", 0.0)),
+            "evidence_stop_words": english_stop_words()}
+
+
+@functools.cache
+def _default_model() -> Model:
+    root = resources.files("marksales.models")
+    path = Path(str(root / PORTABLE_NAME))
+    return _load_portable(path)
+
+
+def default_model() -> Model:
+    """The shipped model (loaded on first use, then cached)."""
+    return _default_model()
+
+
+def sentences_of(text: str) -> list[str]:
+    """Split a posting into sentences and bullets the way ``explain`` does."""
+    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
+
+
+def as_sequence(texts: Iterable[str]) -> Sequence[str]:
+    return _checked_texts(texts, "texts")

@@ -1,0 +1,525 @@
+"""The portable model form: a fitted TF-IDF + logistic-regression model as plain arrays.
+
+A portable model is one ``.npz`` file read with ``allow_pickle=False``: a JSON header (analyzer settings,
+classes, calibration method), each vectorizer's vocabulary as newline-joined UTF-8 bytes, and float64
+arrays for idf, coefficients, intercepts and the sigmoid calibrators. Loading it cannot run code, and
+inference needs numpy and the standard library only: this module must never import scikit-learn or
+pickle (``_export.py`` holds the one function that reads a fitted Pipeline).
+
+The arithmetic reproduces scikit-learn's ``TfidfVectorizer`` (``word`` and ``char_wb`` analyzers),
+``FeatureUnion``, ``LogisticRegression.decision_function`` and ``CalibratedClassifierCV`` with
+``method="sigmoid"``, so probabilities agree with ``Pipeline.predict_proba`` to rounding error.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import unicodedata
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import ModelFileError
+
+FORMAT_NAME = "marksales-portable"
+FORMAT_VERSION = 1
+
+_WHITE_SPACES = re.compile(r"\s\s+")
+# Words whose analysis is cached; a posting file has far fewer distinct words than this.
+_WORD_CACHE_LIMIT = 200_000
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+_EMPTY_INDEX: IntArray = np.zeros(0, dtype=np.intp)
+
+
+def _strip_accents_unicode(s: str) -> str:
+    # Same as sklearn.feature_extraction.text.strip_accents_unicode.
+    try:
+        s.encode("ASCII", errors="strict")
+        return s
+    except UnicodeEncodeError:
+        normalized = unicodedata.normalize("NFKD", s)
+        return "".join([c for c in normalized if not unicodedata.combining(c)])
+
+
+def _strip_accents_ascii(s: str) -> str:
+    # Same as sklearn.feature_extraction.text.strip_accents_ascii.
+    return unicodedata.normalize("NFKD", s).encode("ASCII", "ignore").decode("ASCII")
+
+
+_ACCENT_FUNCTIONS = {None: None, "unicode": _strip_accents_unicode, "ascii": _strip_accents_ascii}
+
+
+@dataclass(frozen=True)
+class VectorizerSpec:
+    """Settings of one fitted ``TfidfVectorizer``, as stored in the portable header."""
+
+    name: str
+    analyzer: str  # "word" or "char_wb"
+    ngram_range: tuple[int, int]
+    lowercase: bool
+    strip_accents: str | None
+    token_pattern: str | None
+    stop_words: tuple[str, ...] | None
+    sublinear_tf: bool
+    use_idf: bool
+    norm: str | None
+    binary: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "analyzer": self.analyzer,
+            "ngram_range": list(self.ngram_range),
+            "lowercase": self.lowercase,
+            "strip_accents": self.strip_accents,
+            "token_pattern": self.token_pattern,
+            "stop_words": None if self.stop_words is None else sorted(self.stop_words),
+            "sublinear_tf": self.sublinear_tf,
+            "use_idf": self.use_idf,
+            "norm": self.norm,
+            "binary": self.binary,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> VectorizerSpec:
+        try:
+            spec = cls(
+                name=str(d["name"]),
+                analyzer=str(d["analyzer"]),
+                ngram_range=(int(d["ngram_range"][0]), int(d["ngram_range"][1])),
+                lowercase=bool(d["lowercase"]),
+                strip_accents=d["strip_accents"],
+                token_pattern=d["token_pattern"],
+                stop_words=None if d["stop_words"] is None else tuple(d["stop_words"]),
+                sublinear_tf=bool(d["sublinear_tf"]),
+                use_idf=bool(d["use_idf"]),
+                norm=d["norm"],
+                binary=bool(d["binary"]),
+            )
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise ModelFileError(f"vectorizer settings are incomplete or malformed: {exc!r}") from exc
+        if spec.analyzer not in ("word", "char_wb"):
+            raise ModelFileError(f"analyzer must be 'word' or 'char_wb', not {spec.analyzer!r}")
+        if spec.strip_accents not in _ACCENT_FUNCTIONS:
+            raise ModelFileError(f"strip_accents must be None, 'unicode' or 'ascii', not {spec.strip_accents!r}")
+        if spec.norm not in (None, "l2"):
+            raise ModelFileError(f"norm must be None or 'l2', not {spec.norm!r}")
+        lo, hi = spec.ngram_range
+        if not 1 <= lo <= hi:
+            raise ModelFileError(f"ngram_range must satisfy 1 <= min <= max, not {spec.ngram_range}")
+        if spec.analyzer == "word" and not spec.token_pattern:
+            raise ModelFileError("a word analyzer needs a token_pattern")
+        return spec
+
+
+@dataclass(frozen=True)
+class PortableModel:
+    """A fitted binary or multi-class TF-IDF + logistic-regression model, as arrays.
+
+    ``coef`` has one row per decision-function column (one row for two classes, as in scikit-learn),
+    columns in the order of the concatenated vectorizer vocabularies.
+    """
+
+    classes: tuple[str, ...]
+    vectorizers: tuple[VectorizerSpec, ...]
+    vocabularies: tuple[tuple[str, ...], ...]
+    idfs: tuple[FloatArray, ...]
+    coef: FloatArray
+    intercept: FloatArray
+    calibration: str | None  # "sigmoid" or None
+    calib_a: FloatArray
+    calib_b: FloatArray
+    extra: dict[str, Any]
+
+    # ---------------------------------------------------------------- file format
+
+    def to_bytes(self) -> bytes:
+        """Serialise to the ``.npz`` bytes of the portable format (deterministic)."""
+        header = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "classes": list(self.classes),
+            "vectorizers": [v.to_json() for v in self.vectorizers],
+            "n_features": [len(v) for v in self.vocabularies],
+            "calibration": self.calibration,
+            "extra": self.extra,
+        }
+        arrays: dict[str, np.ndarray] = {
+            "header": _text_to_array(json.dumps(header, sort_keys=True)),
+            "coef": np.ascontiguousarray(self.coef, dtype=np.float64),
+            "intercept": np.ascontiguousarray(self.intercept, dtype=np.float64),
+            "calib_a": np.ascontiguousarray(self.calib_a, dtype=np.float64),
+            "calib_b": np.ascontiguousarray(self.calib_b, dtype=np.float64),
+        }
+        for i, (vocab, idf) in enumerate(zip(self.vocabularies, self.idfs)):
+            if any("\n" in term for term in vocab):
+                raise ValueError("a vocabulary term contains a newline; the portable format cannot store it")
+            arrays[f"vocab_{i}"] = _text_to_array("\n".join(vocab))
+            arrays[f"idf_{i}"] = np.ascontiguousarray(idf, dtype=np.float64)
+        # np.savez stamps zip entries with the current time; write them with a fixed one so the bytes
+        # (and their sha256) depend on the model only.
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name in sorted(arrays):
+                member = io.BytesIO()
+                np.lib.format.write_array(member, arrays[name], allow_pickle=False)
+                info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, member.getvalue())
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> PortableModel:
+        """Read the portable format; any corruption or inconsistency raises ``ModelFileError``."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+        except ValueError as exc:
+            # numpy says "allow_pickle=False" when an entry would need unpickling: never allowed here.
+            raise ModelFileError(f"{source} is not a readable portable model ({exc}).") from exc
+        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+            raise ModelFileError(
+                f"{source} is not a readable portable model: it is corrupt or truncated ({exc})."
+            ) from exc
+        return cls._from_arrays(arrays, source)
+
+    @classmethod
+    def _from_arrays(cls, arrays: dict[str, np.ndarray], source: str) -> PortableModel:
+        def need(name: str) -> np.ndarray:
+            if name not in arrays:
+                raise ModelFileError(f"{source} lacks the array {name!r}; it is not a complete portable model.")
+            return arrays[name]
+
+        try:
+            header = json.loads(_array_to_text(need("header")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{source} has an unreadable header: {exc}") from exc
+        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+            raise ModelFileError(f"{source} is not a {FORMAT_NAME} file.")
+        version = header.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ModelFileError(
+                f"{source} has portable format version {version!r}; this marksales reads version "
+                f"{FORMAT_VERSION}. Upgrade marksales, or retrain the model with `marksales train`."
+            )
+        try:
+            classes = tuple(str(c) for c in header["classes"])
+            specs = tuple(VectorizerSpec.from_json(v) for v in header["vectorizers"])
+            declared = [int(n) for n in header["n_features"]]
+            calibration = header["calibration"]
+            extra = dict(header.get("extra") or {})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{source} has an incomplete header: {exc!r}") from exc
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ModelFileError(f"{source} must name two or more distinct classes, not {list(classes)}")
+        if calibration not in (None, "sigmoid"):
+            raise ModelFileError(f"{source} has unknown calibration {calibration!r}")
+        if not specs or len(declared) != len(specs):
+            raise ModelFileError(f"{source} declares {len(declared)} vocabularies for {len(specs)} vectorizers")
+
+        vocabularies = []
+        idfs = []
+        for i, (spec, n) in enumerate(zip(specs, declared)):
+            try:
+                text = _array_to_text(need(f"vocab_{i}"))
+            except UnicodeDecodeError as exc:
+                raise ModelFileError(f"{source}: vocabulary {spec.name!r} is not valid UTF-8") from exc
+            vocab = tuple(text.split("\n")) if text else ()
+            idf = np.asarray(need(f"idf_{i}"), dtype=np.float64)
+            if len(vocab) != n or len(set(vocab)) != n:
+                raise ModelFileError(
+                    f"{source}: vocabulary {spec.name!r} has {len(vocab)} terms "
+                    f"({len(set(vocab))} distinct), the header declares {n}"
+                )
+            if idf.shape != (n,):
+                raise ModelFileError(f"{source}: idf of {spec.name!r} has shape {idf.shape}, expected ({n},)")
+            vocabularies.append(vocab)
+            idfs.append(idf)
+
+        n_rows = 1 if len(classes) == 2 else len(classes)
+        n_total = sum(declared)
+        coef = np.asarray(need("coef"), dtype=np.float64)
+        intercept = np.asarray(need("intercept"), dtype=np.float64)
+        calib_a = np.asarray(need("calib_a"), dtype=np.float64)
+        calib_b = np.asarray(need("calib_b"), dtype=np.float64)
+        expected = {
+            "coef": (coef, (n_rows, n_total)),
+            "intercept": (intercept, (n_rows,)),
+            "calib_a": (calib_a, (n_rows,) if calibration else (0,)),
+            "calib_b": (calib_b, (n_rows,) if calibration else (0,)),
+        }
+        for name, (arr, shape) in expected.items():
+            if arr.shape != shape:
+                raise ModelFileError(
+                    f"{source}: {name} has shape {arr.shape}, expected {shape} "
+                    f"({len(classes)} classes, {n_total} features); the file is inconsistent."
+                )
+        for name, arr in [("coef", coef), ("intercept", intercept), ("calib_a", calib_a), ("calib_b", calib_b)]:
+            if not np.all(np.isfinite(arr)):
+                raise ModelFileError(f"{source}: {name} holds non-finite values")
+        if not all(np.all(np.isfinite(idf)) for idf in idfs):
+            raise ModelFileError(f"{source}: an idf vector holds non-finite values")
+        return cls(
+            classes=classes,
+            vectorizers=specs,
+            vocabularies=tuple(vocabularies),
+            idfs=tuple(idfs),
+            coef=coef,
+            intercept=intercept,
+            calibration=calibration,
+            calib_a=calib_a,
+            calib_b=calib_b,
+            extra=extra,
+        )
+
+
+def _text_to_array(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _array_to_text(arr: np.ndarray) -> str:
+    if arr.dtype != np.uint8 or arr.ndim != 1:
+        raise ModelFileError(f"expected a 1-d uint8 text array, found {arr.dtype} with shape {arr.shape}")
+    return arr.tobytes().decode("utf-8")
+
+
+class Scorer:
+    """Inference over a ``PortableModel``: features, decision function, calibrated probabilities.
+
+    Thread-safe: the only mutable state is a word cache whose entries are immutable and whose
+    updates are single dict operations.
+    """
+
+    def __init__(self, model: PortableModel) -> None:
+        self.model = model
+        specs = model.vectorizers
+        first = specs[0]
+        if any((s.lowercase, s.strip_accents) != (first.lowercase, first.strip_accents) for s in specs):
+            raise ModelFileError("all vectorizers of a portable model must share lowercase and strip_accents")
+        self._lowercase = first.lowercase
+        self._accents = _ACCENT_FUNCTIONS[first.strip_accents]
+        self._word_specs: list[tuple[int, VectorizerSpec]] = []
+        self._char_specs: list[tuple[int, VectorizerSpec]] = []
+        self._vocab: list[dict[str, int]] = []
+        offsets = []
+        offset = 0
+        for i, (spec, vocab) in enumerate(zip(specs, model.vocabularies)):
+            offsets.append(offset)
+            self._vocab.append({term: offset + j for j, term in enumerate(vocab)})
+            offset += len(vocab)
+            (self._word_specs if spec.analyzer == "word" else self._char_specs).append((i, spec))
+        self._offsets = np.array(offsets + [offset], dtype=np.intp)
+        self.n_features = offset
+        # Per-feature idf, and the block (vectorizer) each feature belongs to, for the per-block l2 norm.
+        self._idf = np.concatenate(
+            [idf if spec.use_idf else np.ones_like(idf) for spec, idf in zip(specs, model.idfs)]
+        )
+        self._block = np.repeat(np.arange(len(specs)), np.diff(self._offsets))
+        self._normed = np.array([s.norm == "l2" for s in specs])
+        self._sublinear = np.array([s.sublinear_tf for s in specs])
+        self._binary = np.array([s.binary for s in specs])
+        self._token_res = {i: re.compile(spec.token_pattern or "") for i, spec in self._word_specs}
+        self._stop = {i: frozenset(spec.stop_words or ()) for i, spec in self._word_specs}
+        self._coef_t = np.ascontiguousarray(model.coef.T)  # (n_features, n_rows)
+        self._coef0 = np.ascontiguousarray(model.coef[0]) if model.coef.shape[0] == 1 else None
+        self._cache: dict[str, tuple[IntArray, tuple[tuple[str, ...], ...]]] = {}
+        self._cache_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- features
+
+    def preprocess(self, text: str) -> str:
+        if self._lowercase:
+            text = text.lower()
+        if self._accents is not None:
+            text = self._accents(text)
+        return text
+
+    def _analyze_word(self, word: str) -> tuple[IntArray, tuple[tuple[str, ...], ...]]:
+        """Features that depend on one whitespace-separated word alone.
+
+        Returns the feature indices it contributes (char n-grams of every char_wb vectorizer, unigrams of
+        every word vectorizer whose n-grams start at 1), with repeats for counts, and per word vectorizer
+        the tokens it adds to the document's token stream (after stop-word removal).
+        """
+        found: list[int] = []
+        tokens_per_spec: list[tuple[str, ...]] = []
+        for i, spec in self._char_specs:
+            vocab = self._vocab[i]
+            lo, hi = spec.ngram_range
+            w = " " + word + " "
+            w_len = len(w)
+            for n in range(lo, hi + 1):
+                # sklearn's _char_wb_ngrams, including its quirk of counting a short word once.
+                offset = 0
+                j = vocab.get(w[0:n])
+                if j is not None:
+                    found.append(j)
+                while offset + n < w_len:
+                    offset += 1
+                    j = vocab.get(w[offset : offset + n])
+                    if j is not None:
+                        found.append(j)
+                if offset == 0:
+                    break
+        for i, spec in self._word_specs:
+            stop = self._stop[i]
+            tokens = tuple(t for t in self._token_res[i].findall(word) if t not in stop)
+            tokens_per_spec.append(tokens)
+            if spec.ngram_range[0] == 1:
+                vocab = self._vocab[i]
+                for t in tokens:
+                    j = vocab.get(t)
+                    if j is not None:
+                        found.append(j)
+        return np.array(found, dtype=np.intp), tuple(tokens_per_spec)
+
+    def _word_features(self, word: str) -> tuple[IntArray, tuple[tuple[str, ...], ...]]:
+        hit = self._cache.get(word)
+        if hit is None:
+            hit = self._analyze_word(word)
+            if len(self._cache) >= _WORD_CACHE_LIMIT:
+                with self._cache_lock:
+                    if len(self._cache) >= _WORD_CACHE_LIMIT:
+                        self._cache = {}
+            self._cache[word] = hit
+        return hit
+
+    def _split(self, doc: str) -> list[str]:
+        # char_wb normalises runs of white space before splitting; str.split() alone gives the same words.
+        return doc.split()
+
+    def term_indices(self, text: str) -> IntArray:
+        """All feature occurrences of ``text`` (indices with repeats), as the vectorizers would count them."""
+        words = self._split(self.preprocess(text))
+        if not words:
+            return _EMPTY_INDEX
+        parts: list[IntArray] = []
+        streams: list[list[str]] = [[] for _ in self._word_specs]
+        for word in words:
+            idx, tokens = self._word_features(word)
+            if idx.size:
+                parts.append(idx)
+            for stream, toks in zip(streams, tokens):
+                if toks:
+                    stream.extend(toks)
+        extra: list[int] = []
+        for (i, spec), stream in zip(self._word_specs, streams):
+            lo, hi = spec.ngram_range
+            vocab = self._vocab[i]
+            get = vocab.get
+            # Unigrams came from the word cache when lo == 1; here the n-grams that span words.
+            for n in range(max(lo, 2), min(hi, len(stream)) + 1):
+                if n == 2:
+                    grams = [a + " " + b for a, b in zip(stream, stream[1:])]
+                else:
+                    grams = [" ".join(stream[k : k + n]) for k in range(len(stream) - n + 1)]
+                for g in grams:
+                    j = get(g)
+                    if j is not None:
+                        extra.append(j)
+        if extra:
+            parts.append(np.array(extra, dtype=np.intp))
+        if not parts:
+            return _EMPTY_INDEX
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def tfidf(self, text: str) -> tuple[IntArray, FloatArray]:
+        """The text's non-zero TF-IDF features: sorted feature indices and their values."""
+        occ = self.term_indices(text)
+        if occ.size == 0:
+            return _EMPTY_INDEX, np.zeros(0)
+        occ = np.sort(occ)
+        starts = np.flatnonzero(np.concatenate(([True], occ[1:] != occ[:-1])))
+        idx = occ[starts]
+        counts = np.diff(np.append(starts, occ.size)).astype(np.float64)
+        block = self._block[idx]
+        binary = self._binary[block]
+        if binary.any():
+            counts[binary] = 1.0
+        sub = self._sublinear[block] & ~binary
+        if sub.any():
+            counts[sub] = np.log(counts[sub]) + 1.0
+        values = counts * self._idf[idx]
+        n_blocks = len(self._normed)
+        if n_blocks == 1:
+            if self._normed[0]:
+                norm = np.sqrt(np.dot(values, values))
+                if norm > 0:
+                    values /= norm
+        else:
+            sq = np.bincount(block, weights=values * values, minlength=n_blocks)
+            norms = np.sqrt(sq)
+            norms[(norms == 0) | ~self._normed] = 1.0
+            values /= norms[block]
+        return idx, values
+
+    # ---------------------------------------------------------------- decisions
+
+    def decision(self, text: str) -> FloatArray:
+        """The logistic regression's decision function for one text: shape (n_rows,)."""
+        idx, values = self.tfidf(text)
+        if self._coef0 is not None:
+            return np.array([np.dot(self._coef0[idx], values)]) + self.model.intercept
+        return values @ self._coef_t[idx] + self.model.intercept
+
+    def proba_from_decision(self, d: FloatArray) -> FloatArray:
+        """Calibrated class probabilities from decision values, shape (n, n_classes)."""
+        d = np.atleast_2d(d)
+        n_classes = len(self.model.classes)
+        if self.model.calibration == "sigmoid":
+            p = 1.0 / (1.0 + np.exp(self.model.calib_a * d + self.model.calib_b))
+            if n_classes == 2:
+                out = np.empty((d.shape[0], 2))
+                out[:, 1] = p[:, 0]
+                out[:, 0] = 1.0 - p[:, 0]
+            else:
+                denom = p.sum(axis=1, keepdims=True)
+                out = np.divide(p, denom, out=np.full_like(p, 1.0 / n_classes), where=denom != 0)
+            out[(1.0 < out) & (out <= 1.0 + 1e-5)] = 1.0
+            return out
+        if n_classes == 2:
+            p1 = 1.0 / (1.0 + np.exp(-d[:, 0]))
+            return np.column_stack([1.0 - p1, p1])
+        z = d - d.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict_proba(self, texts: Sequence[str]) -> FloatArray:
+        """Probabilities for many texts, shape (len(texts), n_classes), classes as in ``model.classes``."""
+        n_rows = self.model.coef.shape[0]
+        d = np.empty((len(texts), n_rows))
+        for k, text in enumerate(texts):
+            d[k] = self.decision(text)
+        return self.proba_from_decision(d)
+
+    def contributions(self, text: str) -> tuple[IntArray, FloatArray]:
+        """Per-feature contribution to each class: indices and an array (n_features_present, n_classes).
+
+        For two classes the single decision column counts for the second class and against the first;
+        for more, each class's row is centred on the mean of all rows, so a positive value pushes
+        toward that class relative to the others.
+        """
+        idx, values = self.tfidf(text)
+        coef = self.model.coef[:, idx] * values  # (n_rows, n_present)
+        if coef.shape[0] == 1:
+            per_class = np.vstack([-coef[0], coef[0]])
+        else:
+            per_class = coef - coef.mean(axis=0, keepdims=True)
+        return idx, per_class.T
+
+    def feature_name(self, j: int) -> tuple[str, str]:
+        """The vectorizer name and the term of global feature ``j``."""
+        i = int(np.searchsorted(self._offsets, j, side="right") - 1)
+        return self.model.vectorizers[i].name, self.model.vocabularies[i][j - int(self._offsets[i])]
+
+    def analyzer_of(self, j: int) -> str:
+        return self.model.vectorizers[int(self._block[j])].analyzer

@@ -1,0 +1,386 @@
+"""Training: the scikit-learn Pipeline, cross-validation, the search, and the portable export.
+
+This is the only module that imports scikit-learn; inference never reaches it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ._corpus import Example, near_duplicate_groups
+from ._portable import PortableModel, VectorizerSpec
+from ._report import evaluate_predictions
+
+logger = logging.getLogger(__name__)
+
+SEED = 20121304  # the article's date; any fixed number makes folds and solvers repeatable
+
+
+@dataclass(frozen=True)
+class Params:
+    """Feature and classifier settings of a model; the search varies them.
+
+    ``char_ngram`` of ``None`` leaves character n-grams out.
+    """
+
+    word_ngram: tuple[int, int] = (1, 2)
+    char_ngram: tuple[int, int] | None = (2, 5)
+    min_df: int = 2
+    sublinear_tf: bool = True
+    C: float = 8.0
+    class_weight: str | None = "balanced"
+    strip_accents: str | None = "unicode"
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["word_ngram"] = list(self.word_ngram)
+        d["char_ngram"] = None if self.char_ngram is None else list(self.char_ngram)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Params:
+        d = dict(d)
+        d["word_ngram"] = tuple(d["word_ngram"])
+        d["char_ngram"] = None if d.get("char_ngram") is None else tuple(d["char_ngram"])
+        return cls(**d)
+
+
+SEARCH_GRID: dict[str, list[Any]] = {
+    "word_ngram": [(1, 1), (1, 2)],
+    "char_ngram": [None, (2, 4), (2, 5), (3, 5)],
+    "C": [2.0, 8.0, 32.0],
+}
+
+
+def build_pipeline(params: Params, *, calibrate: bool = True, n_splits: int = 5) -> Any:
+    """The scikit-learn Pipeline for ``params``: TF-IDF features, then (calibrated) logistic regression."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    common = {"lowercase": True, "strip_accents": params.strip_accents, "sublinear_tf": params.sublinear_tf,
+              "min_df": params.min_df, "dtype": np.float64}
+    parts = [("word", TfidfVectorizer(analyzer="word", ngram_range=params.word_ngram, **common))]
+    if params.char_ngram is not None:
+        parts.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=params.char_ngram, **common)))
+    lr = LogisticRegression(C=params.C, class_weight=params.class_weight, max_iter=5000)
+    clf: Any = lr
+    if calibrate:
+        # ensemble=False: one regression fitted on all data, one sigmoid fitted on out-of-fold decisions;
+        # its arithmetic is what the portable form reproduces.
+        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=SEED)
+        clf = CalibratedClassifierCV(lr, method="sigmoid", cv=folds, ensemble=False)
+    return Pipeline([("features", FeatureUnion(parts)), ("clf", clf)])
+
+
+def _n_splits(labels: Sequence[str], wanted: int) -> int:
+    smallest = min(np.unique(np.asarray(labels), return_counts=True)[1])
+    return max(2, min(wanted, int(smallest)))
+
+
+def cross_validate(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    params: Params,
+    *,
+    n_splits: int = 5,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Out-of-fold evaluation of ``params`` with folds that keep near-duplicate texts together.
+
+    Each fold trains the full calibrated pipeline, so the reported calibration is what the shipped
+    model's probabilities will look like on unseen text.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    texts = list(texts)
+    y = np.asarray(labels)
+    classes = sorted(set(labels))
+    groups = near_duplicate_groups(texts)
+    k = _n_splits(labels, n_splits)
+    folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=SEED)
+    proba = np.zeros((len(texts), len(classes)))
+    for fold, (train_idx, test_idx) in enumerate(folds.split(texts, y, groups)):
+        pipe = build_pipeline(params, n_splits=_n_splits(y[train_idx].tolist(), 5))
+        pipe.fit([texts[i] for i in train_idx], y[train_idx])
+        got = pipe.predict_proba([texts[i] for i in test_idx])
+        cols = [classes.index(c) for c in pipe.classes_]
+        proba[np.ix_(test_idx, cols)] = got
+        if progress:
+            progress(f"fold {fold + 1}/{k} done")
+    report = evaluate_predictions(list(y), proba, classes)
+    report["n_splits"] = k
+    return report
+
+
+def search(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    base: Params,
+    grid: dict[str, list[Any]] | None = None,
+    *,
+    n_splits: int = 5,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Params, list[dict[str, Any]]]:
+    """Grid search by grouped cross-validated macro-F1 (ties: lower Brier score); returns the best."""
+    grid = grid or SEARCH_GRID
+    keys = sorted(grid)
+    results = []
+    best: tuple[float, float, Params] | None = None
+    for values in itertools.product(*(grid[k] for k in keys)):
+        params = replace(base, **dict(zip(keys, values)))
+        start = time.perf_counter()
+        report = cross_validate(texts, labels, params, n_splits=n_splits)
+        row = {"params": params.to_json(), "macro_f1": report["macro_f1"], "brier": report["brier"],
+               "seconds": round(time.perf_counter() - start, 2)}
+        results.append(row)
+        if progress:
+            progress(f"search {len(results)}: {row}")
+        key = (round(report["macro_f1"], 4), -report["brier"])
+        if best is None or key > best[:2]:
+            best = (key[0], key[1], params)
+    assert best is not None
+    return best[2], results
+
+
+def fit(texts: Sequence[str], labels: Sequence[str], params: Params) -> Any:
+    """Fit the calibrated pipeline on all texts."""
+    pipe = build_pipeline(params, n_splits=_n_splits(labels, 5))
+    pipe.fit(list(texts), np.asarray(labels))
+    return pipe
+
+
+def to_portable(pipeline: Any, extra: dict[str, Any] | None = None) -> PortableModel:
+    """The portable form of a fitted Pipeline from ``build_pipeline``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    features = pipeline.named_steps["features"]
+    clf = pipeline.named_steps["clf"]
+    specs, vocabs, idfs = [], [], []
+    for name, vec in features.transformer_list:
+        if not isinstance(vec, TfidfVectorizer) or vec.analyzer not in ("word", "char_wb"):
+            raise ValueError(f"feature step {name!r} is not a word or char_wb TfidfVectorizer")
+        if vec.preprocessor is not None or vec.tokenizer is not None or callable(vec.analyzer):
+            raise ValueError(f"feature step {name!r} uses custom callables, which cannot be exported")
+        stop = vec.get_stop_words()
+        specs.append(VectorizerSpec(
+            name=name, analyzer=vec.analyzer, ngram_range=tuple(vec.ngram_range), lowercase=vec.lowercase,
+            strip_accents=vec.strip_accents, token_pattern=vec.token_pattern if vec.analyzer == "word" else None,
+            stop_words=None if stop is None or vec.analyzer != "word" else tuple(sorted(stop)),
+            sublinear_tf=vec.sublinear_tf, use_idf=vec.use_idf, norm=vec.norm, binary=vec.binary,
+        ))
+        vocab = [""] * len(vec.vocabulary_)
+        for term, j in vec.vocabulary_.items():
+            vocab[j] = term
+        vocabs.append(tuple(vocab))
+        idfs.append(np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else np.ones(len(vocab)))
+    if hasattr(clf, "calibrated_classifiers_"):
+        if len(clf.calibrated_classifiers_) != 1 or clf.method != "sigmoid":
+            raise ValueError("only CalibratedClassifierCV(method='sigmoid', ensemble=False) can be exported")
+        cal = clf.calibrated_classifiers_[0]
+        lr = cal.estimator
+        calib_a = np.array([c.a_ for c in cal.calibrators], dtype=np.float64)
+        calib_b = np.array([c.b_ for c in cal.calibrators], dtype=np.float64)
+        calibration: str | None = "sigmoid"
+        if list(lr.classes_) != list(clf.classes_):
+            raise ValueError("the calibrated classifier's classes differ from its estimator's")
+    else:
+        lr = clf
+        calib_a = calib_b = np.zeros(0)
+        calibration = None
+    return PortableModel(
+        classes=tuple(str(c) for c in lr.classes_),
+        vectorizers=tuple(specs),
+        vocabularies=tuple(vocabs),
+        idfs=tuple(idfs),
+        coef=np.asarray(lr.coef_, dtype=np.float64),
+        intercept=np.asarray(lr.intercept_, dtype=np.float64),
+        calibration=calibration,
+        calib_a=calib_a,
+        calib_b=calib_b,
+        extra=dict(extra or {}),
+    )
+
+
+def english_stop_words() -> list[str]:
+    """scikit-learn's English stop-word list, frozen into a model for the evidence measure."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return sorted(ENGLISH_STOP_WORDS)
+
+
+def examples_xy(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
+    return [e.text for e in examples], [e.label for e in examples]
+
+
+# -------------------------------------------------------------------- the whole training run
+
+
+def no_signal_threshold(portable: PortableModel, stop_words: Sequence[str]) -> float:
+    """The evidence below which a text counts as having no marketing or sales signal.
+
+    A quarter of the median strength of the model's content words: a text must contain at least one
+    word that the model weighs like a typical content word (or several weaker ones).
+    """
+    stop = set(stop_words)
+    strength = np.abs(portable.coef).max(axis=0)
+    offset = 0
+    weights = []
+    for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
+        if spec.analyzer == "word":
+            weights.extend(strength[offset + j] for j, t in enumerate(vocab) if " " not in t and t not in stop)
+        offset += len(vocab)
+    return float(np.median(weights) / 4) if weights else 0.0
+
+
+def train(
+    corpus: Sequence[str] | None = None,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    labels: Sequence[str] | None = None,
+    params: Params | None = None,
+    search_grid: dict[str, list[Any]] | bool = False,
+    dev: Sequence[str] | None = None,
+    n_splits: int = 5,
+    progress: Callable[[str], None] | None = None,
+) -> Any:
+    """Train a model on labelled files and report on it; returns a ``Model`` ready to ``save``.
+
+    Parameters
+    ----------
+    corpus : sequence of paths, optional
+        CSV / TSV / JSONL files with a text and a label column. Default: the shipped corpus.
+    text_column, label_column : str
+        Column (or JSON key) names.
+    labels : sequence of str, optional
+        The allowed labels; a label outside them is an error with the nearest one suggested.
+        Default: whatever labels the corpus has (two or more).
+    params : Params, optional
+        Feature and classifier settings; default ``Params()``.
+    search_grid : bool or dict
+        True: grid-search ``SEARCH_GRID`` by grouped cross-validation and keep the best settings;
+        a dict: search that grid instead.
+    dev : sequence of paths, optional
+        A labelled dev set evaluated separately (never trained on).
+    n_splits : int
+        Cross-validation folds; folds keep near-duplicate texts together.
+
+    Returns
+    -------
+    Model
+        With ``metadata`` holding the report (cross-validation, optional dev), settings and hashes.
+
+    Raises
+    ------
+    CorpusError
+        Before any training, for every problem in the corpus (file and line named).
+    """
+    import platform
+
+    import joblib
+    import sklearn
+
+    from . import __version__
+    from ._corpus import corpus_sha256, deduplicate, read_labelled, shipped_corpus_files, validate
+    from ._model import Model
+
+    say = progress or (lambda msg: None)
+    files = [str(p) for p in (corpus or shipped_corpus_files())]
+    examples = read_labelled(files, text_column=text_column, label_column=label_column)
+    validate(examples, labels=labels)
+    unique = deduplicate(examples)
+    texts, ys = examples_xy(unique)
+    say(f"read {len(examples)} texts ({len(examples) - len(unique)} duplicates dropped) from {len(files)} file(s)")
+    params = params or Params()
+    search_rows = None
+    if search_grid:
+        grid = SEARCH_GRID if search_grid is True else search_grid
+        params, search_rows = search(texts, ys, params, grid, n_splits=n_splits, progress=say)
+        say(f"search chose {params.to_json()}")
+    start = time.perf_counter()
+    cv = cross_validate(texts, ys, params, n_splits=n_splits, progress=say)
+    cv_seconds = time.perf_counter() - start
+    pipeline = fit(texts, ys, params)
+    stop = english_stop_words()
+    portable = to_portable(pipeline, {"evidence_stop_words": stop})
+    threshold = no_signal_threshold(portable, stop)
+    portable = replace(portable, extra={**portable.extra, "no_signal_threshold": threshold})
+    counts = {c: ys.count(c) for c in sorted(set(ys))}
+    meta: dict[str, Any] = {
+        "marksales_version": __version__,
+        "labels": list(portable.classes),
+        "label_counts": counts,
+        "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+                     "numpy": np.__version__, "joblib": joblib.__version__},
+        "corpus": {"files": [_short(f) for f in files], "sha256": corpus_sha256(unique), "n_texts": len(unique),
+                   "duplicates_dropped": len(examples) - len(unique),
+                   "text_column": text_column, "label_column": label_column},
+        "params": params.to_json(),
+        "search": search_rows,
+        "cv": cv,
+        "no_signal_threshold": threshold,
+        # Timings vary run to run; the fingerprint leaves them out.
+        "timings": {"cv_seconds": round(cv_seconds, 2),
+                    "search_seconds": [row.pop("seconds") for row in search_rows or []]},
+    }
+    model = Model(portable, meta, None, pipeline)
+    if dev:
+        meta["dev"] = evaluate_files(model, dev, text_column=text_column, label_column=label_column)
+    model.metadata = meta
+    return model
+
+
+def _short(path: str) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
+def evaluate_files(model: Any, paths: Sequence[str], *, text_column: str = "text",
+                   label_column: str = "label") -> dict[str, Any]:
+    """Evaluate ``model`` on labelled files; adds macro-F1 by ``form`` when the files have that column."""
+    from ._corpus import read_labelled
+
+    examples = read_labelled(list(paths), text_column=text_column, label_column=label_column)
+    texts, ys = examples_xy(examples)
+    proba = model.predict_proba(texts)
+    report = evaluate_predictions(ys, proba, model.classes)
+    report["files"] = [_short(str(p)) for p in paths]
+    forms = _forms(paths)
+    if forms and len(forms) == len(texts):
+        by_form = {}
+        for form in sorted(set(forms)):
+            keep = [i for i, f in enumerate(forms) if f == form]
+            r = evaluate_predictions([ys[i] for i in keep], proba[keep], model.classes)
+            by_form[form] = {"n": r["n"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
+        report["by_form"] = by_form
+    return report
+
+
+def _forms(paths: Sequence[str]) -> list[str] | None:
+    """The optional ``form`` column of JSONL files (title / sentence / excerpt / posting)."""
+    import json
+
+    forms: list[str] = []
+    for p in paths:
+        if not str(p).endswith(".jsonl"):
+            return None
+        with open(p, encoding="utf-8-sig") as f:
+            for line in f:
+                if line.strip():
+                    form = json.loads(line).get("form")
+                    if not isinstance(form, str):
+                        return None
+                    forms.append(form)
+    return forms

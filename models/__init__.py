@@ -1,0 +1,1 @@
+"""The shipped model files (installed as the package ``marksales.models``)."""
