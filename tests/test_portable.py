@@ -1,0 +1,159 @@
+"""The portable model: equal to the scikit-learn Pipeline, and refusing damaged or foreign files."""
+
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from marksales import ModelFileError, load_model
+from marksales._corpus import read_labelled, shipped_corpus_files, shipped_dev_files
+from marksales._model import PORTABLE_NAME
+from marksales._portable import PortableModel
+
+
+def _varied_texts(n: int) -> list[str]:
+    rng = random.Random(7)
+    base = [e.text for e in read_labelled(shipped_corpus_files() + shipped_dev_files())]
+    words = " ".join(base).split()
+    odd = ["", " ", "\n\t", "Café crème brûlée", "ÉQUIPE COMMERCIALE", "ﬁnance ﬂow", "naïve résumé", "\u00a8\u0301x",
+           "日本語の営業職", "مدير المبيعات", "Привет продажи", "🚀 Sales 🚀", "a\x00b\x01c", "\u200b\u200dzero width",
+           "İstanbul İİ", "ß straße STRASSE", "x" * 50_000, "sales " * 20_000, "--- *** !!! ???", "e-mail/e-mails"]
+    texts = base + odd
+    while len(texts) < n:
+        kind = rng.random()
+        if kind < 0.5:
+            texts.append(" ".join(rng.choices(words, k=rng.randint(1, 60))))
+        elif kind < 0.7:
+            t = rng.choice(base)
+            texts.append("".join(c.upper() if rng.random() < 0.3 else c for c in t))
+        elif kind < 0.85:
+            texts.append(rng.choice(base) + rng.choice(odd[:16]) + rng.choice(base))
+        else:
+            texts.append("".join(chr(rng.randint(32, 0x2FFF)) for _ in range(rng.randint(0, 80))))
+    return texts
+
+
+def test_portable_equals_pipeline_on_ten_thousand_texts(model):
+    texts = _varied_texts(10_000)
+    assert len(texts) >= 10_000
+    expected = model.pipeline.predict_proba(texts)
+    got = model.predict_proba(texts)
+    assert list(model.pipeline.classes_) == list(model.classes)
+    assert np.max(np.abs(got - expected)) <= 1e-9
+
+
+def test_inference_never_imports_scikit_learn_or_pickle():
+    code = """
+import builtins, sys
+real = builtins.__import__
+def guard(name, *a, **k):
+    if name.split('.')[0] in ('sklearn', 'pickle', 'joblib', 'scipy'):
+        raise ImportError('inference imported ' + name)
+    return real(name, *a, **k)
+builtins.__import__ = guard
+import marksales
+p = marksales.classify('Senior Account Executive')
+e = marksales.explain('Brand campaigns. Cold calls.')
+print(p.label, len(e.sentences))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[1] == "2"
+
+
+def _copy_model(tmp_path: Path, model) -> Path:
+    data = Path(model.path).read_bytes()
+    path = tmp_path / PORTABLE_NAME
+    path.write_bytes(data)
+    return path
+
+
+def test_a_copied_portable_model_loads_and_agrees(tmp_path, model):
+    copy = load_model(_copy_model(tmp_path, model))
+    texts = ["SDR", "Brand Manager", "Run paid social campaigns"]
+    assert copy.classify(texts) == model.classify(texts)
+
+
+@pytest.mark.parametrize("keep", [0, 10, 1000, 0.5])
+def test_truncated_file_is_refused(tmp_path, model, keep):
+    data = Path(model.path).read_bytes()
+    n = int(len(data) * keep) if isinstance(keep, float) else keep
+    path = tmp_path / "cut.npz"
+    path.write_bytes(data[:n])
+    with pytest.raises(ModelFileError, match="corrupt or truncated|not a readable"):
+        load_model(path)
+
+
+def test_file_changed_after_training_is_refused(tmp_path, model):
+    path = _copy_model(tmp_path, model)
+    (tmp_path / "model.json").write_text(Path(model.path).with_name("model.json").read_text())
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="does not match the sha256"):
+        load_model(path)
+
+
+def _rewrite(model, **arrays) -> bytes:
+    with np.load(io.BytesIO(model.portable.to_bytes()), allow_pickle=False) as npz:
+        content = {k: npz[k] for k in npz.files}
+    content.update(arrays)
+    buf = io.BytesIO()
+    np.savez(buf, **content)
+    return buf.getvalue()
+
+
+def _header(model, **changes) -> np.ndarray:
+    import json
+
+    with np.load(io.BytesIO(model.portable.to_bytes()), allow_pickle=False) as npz:
+        header = json.loads(npz["header"].tobytes().decode())
+    header.update(changes)
+    return np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+
+
+def test_other_format_version_is_refused(model):
+    data = _rewrite(model, header=_header(model, format_version=99))
+    with pytest.raises(ModelFileError, match="format version 99.*reads version 1"):
+        PortableModel.from_bytes(data)
+
+
+def test_inconsistent_coefficients_are_refused(model):
+    data = _rewrite(model, coef=model.portable.coef[:, :-3])
+    with pytest.raises(ModelFileError, match="coef has shape .* expected"):
+        PortableModel.from_bytes(data)
+
+
+def test_vocabulary_size_mismatch_is_refused(model):
+    vocab = "\n".join(model.portable.vocabularies[0][:-1]).encode()
+    data = _rewrite(model, vocab_0=np.frombuffer(vocab, dtype=np.uint8))
+    with pytest.raises(ModelFileError, match="vocabulary .* header declares"):
+        PortableModel.from_bytes(data)
+
+
+def test_foreign_npz_and_pickled_arrays_are_refused(tmp_path):
+    buf = io.BytesIO()
+    np.savez(buf, header=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ModelFileError):
+        PortableModel.from_bytes(buf.getvalue())
+    buf = io.BytesIO()
+    np.savez(buf, weights=np.zeros(3))
+    with pytest.raises(ModelFileError, match="lacks the array 'header'"):
+        PortableModel.from_bytes(buf.getvalue())
+    with pytest.raises(ModelFileError):
+        PortableModel.from_bytes(b"PK\x03\x04 not really a zip")
+
+
+def test_serialisation_is_deterministic(model):
+    a = model.portable.to_bytes()
+    b = PortableModel.from_bytes(a).to_bytes()
+    assert a == b
+    with zipfile.ZipFile(io.BytesIO(a)) as zf:
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}

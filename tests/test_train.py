@@ -1,0 +1,83 @@
+"""Training from labelled files: a working model, reproducible, and careful with bad corpora."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marksales import CorpusError, load_model
+from marksales._artifacts import save_model
+from marksales._train import Params, train
+
+from .conftest import MARKETING, SALES, write_jsonl
+
+FAST = Params(char_ngram=(3, 4), C=4.0, min_df=1)
+
+
+def test_train_on_a_small_corpus_gives_a_model_that_learns_it(tiny_corpus):
+    model = train([str(tiny_corpus)], params=FAST, n_splits=3)
+    assert model.classes == ("marketing", "sales")
+    got = [p.label for p in model.classify(MARKETING + SALES)]
+    assert got == ["marketing"] * len(MARKETING) + ["sales"] * len(SALES)
+    cv = model.metadata["cv"]
+    assert cv["n"] == len(MARKETING) + len(SALES) and 0.0 <= cv["macro_f1"] <= 1.0
+
+
+def test_saved_model_round_trips_and_pickle_agrees(tiny_corpus, tmp_path):
+    model = train([str(tiny_corpus)], params=FAST, n_splits=3)
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    texts = MARKETING + SALES + ["", "Café owner wanted"]
+    assert np.array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
+    from_pickle = load_model(tmp_path / "m" / "model.joblib")
+    assert np.max(np.abs(from_pickle.predict_proba(texts) - model.predict_proba(texts))) <= 1e-12
+    for name in ("model.npz", "model.joblib", "model.json", "model.md"):
+        assert (tmp_path / "m" / name).exists()
+
+
+def test_same_corpus_same_predictions_and_fingerprint(tiny_corpus, tmp_path):
+    a = train([str(tiny_corpus)], params=FAST, n_splits=3)
+    b = train([str(tiny_corpus)], params=FAST, n_splits=3)
+    save_model(a, tmp_path / "a")
+    save_model(b, tmp_path / "b")
+    assert a.metadata["fingerprint"] == b.metadata["fingerprint"]
+    assert (tmp_path / "a" / "model.npz").read_bytes() == (tmp_path / "b" / "model.npz").read_bytes()
+
+
+def test_saving_over_a_model_needs_force(tiny_corpus, tmp_path):
+    model = train([str(tiny_corpus)], params=FAST, n_splits=3)
+    save_model(model, tmp_path / "m")
+    with pytest.raises(FileExistsError, match="force"):
+        save_model(model, tmp_path / "m")
+    save_model(model, tmp_path / "m", force=True)
+
+
+def test_a_label_typo_is_caught_before_training(tmp_path):
+    rows = [{"text": t, "label": "marketing"} for t in MARKETING] + [{"text": t, "label": "sales"} for t in SALES]
+    rows[3]["label"] = "marketting"
+    path = write_jsonl(tmp_path / "typo.jsonl", rows)
+    with pytest.raises(CorpusError, match=r"typo.jsonl:4: label 'marketting' .* misspelling of 'marketing'"):
+        train([str(path)], params=FAST)
+
+
+def test_same_text_with_two_labels_is_an_error(tmp_path):
+    rows = [{"text": t, "label": "marketing"} for t in MARKETING] + [{"text": t, "label": "sales"} for t in SALES]
+    rows.append({"text": MARKETING[0], "label": "sales"})
+    path = write_jsonl(tmp_path / "clash.jsonl", rows)
+    with pytest.raises(CorpusError, match="the same text carries two labels"):
+        train([str(path)], params=FAST)
+
+
+def test_three_labels_train_and_classify(tmp_path):
+    ops = ["Schedule warehouse shifts", "Track inventory levels", "Manage delivery routes", "Audit stock counts",
+           "Coordinate freight carriers", "Process purchase orders", "Operations Coordinator"]
+    rows = ([{"text": t, "label": "marketing"} for t in MARKETING] + [{"text": t, "label": "sales"} for t in SALES]
+            + [{"text": t, "label": "operations"} for t in ops])
+    path = write_jsonl(tmp_path / "three.jsonl", rows)
+    model = train([str(path)], params=FAST, n_splits=3)
+    assert model.classes == ("marketing", "operations", "sales")
+    p = model.classify("Schedule warehouse shifts and track inventory")
+    assert abs(sum(p.probabilities.values()) - 1) < 1e-12
+    save_model(model, tmp_path / "m3")
+    texts = ops + MARKETING
+    assert np.max(np.abs(load_model(tmp_path / "m3").predict_proba(texts) - model.pipeline.predict_proba(texts))) < 1e-9
