@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
@@ -148,6 +150,35 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace, out: TextIO) -> int:
+    from ._batch import score_file
+
+    progress = not args.quiet and sys.stderr.isatty()
+    if args.dask_scheduler:
+        from joblib import parallel_config
+
+        try:
+            from distributed import Client
+        except ImportError:
+            raise MarksalesError("--dask-scheduler needs the dask extra: pip install 'marksales[dask]'") from None
+        with Client(args.dask_scheduler), parallel_config(backend="dask"):
+            summary = _score(args, progress, score_file)
+    else:
+        summary = _score(args, progress, score_file)
+    if not args.quiet:
+        print(f"marksales: scored {summary}", file=sys.stderr)
+    return 0
+
+
+def _score(args: argparse.Namespace, progress: bool, score_file: Any) -> Any:
+    return score_file(
+        args.input, args.output, text_columns=args.text_column or ["text"], id_column=args.id_column,
+        file_format=args.format, output_format=args.output_format, encoding=args.encoding, model=args.model,
+        jobs=args.jobs, chunk_size=args.chunk_size, on_error=args.on_error, safe_csv=args.safe_csv,
+        prefix=args.prefix, progress=progress,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -171,6 +202,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     with_model(p)
     p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("score", help="score a CSV / TSV / JSONL file of postings, row by row")
+    p.add_argument("input", help="input file, or - for stdin (then give --format)")
+    p.add_argument("-o", "--output", required=True, help="output file, or - for stdout")
+    p.add_argument("--text-column", action="append", metavar="NAME",
+                   help="column with the text (default: text); repeat to join several, e.g. title and description")
+    p.add_argument("--id-column", metavar="NAME", help="a column that must exist (all columns pass through)")
+    p.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="input format (default: from the extension)")
+    p.add_argument("--output-format", choices=["csv", "tsv", "jsonl"], help="default: from the extension or input")
+    p.add_argument("--encoding", default="utf-8-sig", help="file encoding (default: UTF-8, with or without BOM)")
+    p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: -1, all cores)")
+    p.add_argument("--chunk-size", type=int, default=2000, help="rows per chunk (default: 2000)")
+    p.add_argument("--on-error", choices=["mark", "fail"], default="mark",
+                   help="a row without usable text: mark it in the error column (default) or stop")
+    p.add_argument("--safe-csv", nargs="?", const="added", default="off", choices=["off", "added", "all"],
+                   help="neutralise spreadsheet formulas (= + - @) in added columns, or 'all' columns")
+    p.add_argument("--prefix", default="", help="prefix for the added column names")
+    p.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the chunks on this Dask cluster")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+    p.add_argument("--model", metavar="PATH", help="a model directory or .npz (default: shipped)")
+    p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("explain", help="show the terms and sentences behind a decision")
     p.add_argument("text")
@@ -218,9 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 1 error, 2 usage, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "func", None) is _cmd_evaluate:
-        args.model, args.data = args.model, args.data
     logging.basicConfig(level=logging.WARNING, format="marksales: %(levelname)s: %(message)s")
+    previous = _term_as_interrupt()
     try:
         return int(args.func(args, sys.stdout))
     except KeyboardInterrupt:
@@ -231,3 +282,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MarksalesError, OSError, ValueError, TypeError) as exc:
         print(f"marksales: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _term_as_interrupt() -> Any:
+    """Make SIGTERM unwind like Ctrl-C, so partial outputs are removed; returns the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)

@@ -244,8 +244,9 @@ def validate(
             warnings.append(f"duplicate text ({len(same)} copies) kept once: {where}.")
     if problems:
         raise CorpusError(_summarise(problems))
-    for w in warnings[:_MAX_PROBLEMS_SHOWN]:
-        logger.warning(w)
+    if warnings:
+        shown = "; ".join(w.split(": ", 1)[1].rstrip(".") for w in warnings[:3])
+        logger.warning("%d duplicate text(s) kept once each (e.g. %s)", len(warnings), shown)
     return warnings
 
 

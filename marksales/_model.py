@@ -13,7 +13,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, overload
@@ -132,19 +132,19 @@ class Model:
         return [self._one(t) for t in _checked_texts(texts, "texts")]
 
     def _one(self, text: str) -> Prediction:
-        idx, values = self._scorer.tfidf(text)
-        evidence = float(self._evidence_weights[idx].sum()) if idx.size else 0.0
         if self._binary:
-            d = float(np.dot(self._scorer._coef0[idx], values)) + float(self._scorer.model.intercept[0])  # type: ignore[index]
+            d, idx = self._scorer.binary_decision(text)
             z = self._a * d + self._b
-            # expit(-z), written to avoid overflow for large |z|
-            p1 = 1.0 / (1.0 + math.exp(z)) if z < 700 else 0.0
+            # expit(-z); for z beyond 700 exp() would overflow, and the probability is 0 anyway
+            p1 = 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
             probs = {self.classes[0]: 1.0 - p1, self.classes[1]: p1}
         else:
+            idx, values = self._scorer.tfidf(text)
             row = self._scorer.proba_from_decision(
                 (values @ self._scorer._coef_t[idx] + self._scorer.model.intercept)[None, :]
             )[0]
-            probs = dict(zip(self.classes, map(float, row)))
+            probs = dict(zip(self.classes, row.tolist()))
+        evidence = float(self._evidence_weights[idx].sum()) if idx.size else 0.0
         label = max(probs, key=probs.__getitem__)
         if evidence < self.no_signal_threshold:
             return Prediction(label, 1.0 / len(self.classes), dict(self._uniform), evidence, True)
@@ -216,7 +216,7 @@ class Model:
             raise ValueError(f"top must be a positive int, not {describe(top)}.")
         prediction = self._one(text)
         idx, contrib = self._scorer.contributions(text)
-        words = [w for w in self._scorer._split(self._scorer.preprocess(text))]
+        words = self._scorer.words(text)
         totals: dict[str, np.ndarray] = {}
         k = len(self.classes)
         for j, row in zip(idx.tolist(), contrib):
@@ -236,7 +236,7 @@ class Model:
         for ci, label in enumerate(self.classes):
             ranked = sorted(((t, float(v[ci])) for t, v in totals.items() if v[ci] > 0), key=lambda x: -x[1])
             terms[label] = tuple(TermWeight(t, w) for t, w in ranked[:top])
-        pieces = [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
+        pieces = sentences_of(text)
         sentences: tuple[SentenceScore, ...] = ()
         if len(pieces) >= 2:
             sentences = tuple(SentenceScore(s, self._one(s)) for s in pieces if re.search(r"\w", s))
@@ -406,7 +406,3 @@ def default_model() -> Model:
 def sentences_of(text: str) -> list[str]:
     """Split a posting into sentences and bullets the way ``explain`` does."""
     return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s and s.strip()]
-
-
-def as_sequence(texts: Iterable[str]) -> Sequence[str]:
-    return _checked_texts(texts, "texts")

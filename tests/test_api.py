@@ -118,7 +118,7 @@ def test_explain_names_terms_for_each_label_and_ranks_sentences(model):
     assert isinstance(e, Explanation)
     assert e.prediction == classify(text)
     assert set(e.terms) == set(model.classes)
-    for label, terms in e.terms.items():
+    for terms in e.terms.values():
         weights = [t.weight for t in terms]
         assert all(w > 0 for w in weights)
         assert weights == sorted(weights, reverse=True)

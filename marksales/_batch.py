@@ -1,0 +1,503 @@
+"""Batch scoring: files of postings (CSV, TSV, JSONL) in, the same rows with predictions out.
+
+Rows stream through in chunks, so memory does not grow with the file; with ``jobs`` > 1 the chunks go
+to joblib workers (or, inside ``joblib.parallel_config(backend="dask")``, to a Dask cluster) and come
+back in input order. Output goes to a temporary file beside the target that is renamed only when every
+row is written: an interrupted or failed run leaves no output file.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import functools
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ._corpus import FORMATS, format_of
+from ._errors import InputFileError, describe, type_error
+from ._types import Prediction
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 2000
+_FIELD_LIMIT = 2**31 - 1  # cells of any size (1 MB postings and beyond)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ON_ERROR = ("mark", "fail")
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What a ``score_file`` run did: rows written, rows with an error, wall seconds."""
+
+    rows: int
+    errors: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+    def __str__(self) -> str:
+        return (f"{self.rows} rows, {self.errors} errors, {self.seconds:.1f} s, "
+                f"{self.rows_per_second:,.0f} rows/s")
+
+
+# -------------------------------------------------------------------- workers
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_model(model_path: str | None) -> Any:
+    from ._model import load_model
+
+    return load_model(model_path)
+
+
+@functools.cache
+def _limit_blas_threads() -> None:
+    # Workers share the machine's cores already; a BLAS pool per worker would oversubscribe them.
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+
+
+def _score_chunk(model_path: str | None, texts: Sequence[str | None]) -> list[tuple[Any, ...] | None]:
+    """Score a chunk. ``None`` texts (rows with an error) stay ``None``."""
+    model = _worker_model(model_path)
+    out: list[tuple[Any, ...] | None] = []
+    for t in texts:
+        if t is None:
+            out.append(None)
+        else:
+            p = model._one(t)
+            out.append((p.label, p.score, tuple(p.probabilities.values()), p.evidence, p.no_signal))
+    return out
+
+
+def _score_chunk_in_worker(model_path: str | None, texts: Sequence[str | None]) -> list[tuple[Any, ...] | None]:
+    _limit_blas_threads()
+    return _score_chunk(model_path, texts)
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parallel_map(model_path: str | None, chunks: Iterable[Sequence[str | None]], jobs: int
+                  ) -> Iterator[list[tuple[Any, ...] | None]]:
+    """Score chunks in input order: in this process for ``jobs == 1``, else through joblib."""
+    if jobs == 1:
+        for chunk in chunks:
+            yield _score_chunk(model_path, chunk)
+        return
+    from joblib import Parallel, delayed
+
+    # No backend is named here, so a caller's parallel_config(backend="dask") sends the chunks to the
+    # cluster; each worker caps its BLAS threads itself (_limit_blas_threads).
+    parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
+    yield from parallel(delayed(_score_chunk_in_worker)(model_path, chunk) for chunk in chunks)
+
+
+def classify_chunks(texts: Iterable[str], *, model: str | Path | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                    jobs: int = 1) -> Iterator[Prediction]:
+    """Classify any iterable of texts lazily, in order, optionally over ``jobs`` worker processes.
+
+    Parameters
+    ----------
+    texts : iterable of str
+        Any iterable, a pandas Series included (pandas is not needed); read lazily, chunk by chunk.
+    model : path or None
+        A model path for the workers to load; None for the shipped model.
+    chunk_size : int
+        Texts per chunk sent to a worker.
+    jobs : int
+        Worker processes; 1 scores in this process, -1 uses every core.
+
+    Yields
+    ------
+    Prediction
+        One per text, in input order.
+    """
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+        raise type_error("texts", "an iterable of str", texts, "To classify one text, call classify(text).")
+    _check_positive("chunk_size", chunk_size)
+    jobs = _check_jobs(jobs)
+    model_path = None if model is None else str(model)
+
+    def checked() -> Iterator[str]:
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise type_error(f"texts[{i}]", "a str", t, "Convert the item to str or drop it first.")
+            yield t
+
+    classes = _worker_model(model_path).classes
+    for result in _parallel_map(model_path, _chunks(checked(), chunk_size), jobs):
+        for label, score, probs, evidence, no_signal in result:  # type: ignore[misc]
+            yield Prediction(label, score, dict(zip(classes, probs)), evidence, no_signal)
+
+
+def _check_positive(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, not {describe(value)}.")
+    return value
+
+
+def _check_jobs(jobs: Any) -> int:
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs == 0 or jobs < -1:
+        raise ValueError(f"jobs must be a positive int or -1 (all cores), not {describe(jobs)}.")
+    return os.cpu_count() or 1 if jobs == -1 else jobs
+
+
+# -------------------------------------------------------------------- reading rows
+
+
+@dataclass
+class _Row:
+    line: int
+    record: dict[str, Any]
+    text: str | None
+    error: str
+
+
+def _open_input(path: str, encoding: str) -> IO[str]:
+    # surrogateescape: an undecodable byte becomes a marker we can detect per cell, and pass-through
+    # columns are written back byte for byte.
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors="surrogateescape", newline="")
+    return open(path, encoding=encoding, errors="surrogateescape", newline="")
+
+
+def _has_undecodable(s: str) -> bool:
+    return any("\udc80" <= c <= "\udcff" for c in s)
+
+
+def _row_text(record: dict[str, Any], columns: Sequence[str]) -> tuple[str | None, str]:
+    parts = []
+    for col in columns:
+        if col not in record or record[col] is None:
+            continue
+        value = record[col]
+        if not isinstance(value, str):
+            return None, f"column {col!r} holds {type(value).__name__}, not text"
+        if _has_undecodable(value):
+            return None, f"column {col!r} holds bytes that are not valid in the input encoding"
+        if value.strip():
+            parts.append(value)
+    if not parts:
+        missing = [c for c in columns if c not in record]
+        what = f"missing {', '.join(map(repr, missing))}" if missing else "empty"
+        return None, f"no text: {what}"
+    return "\n".join(parts), ""
+
+
+def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], name: str
+                    ) -> tuple[list[str], Iterator[_Row]]:
+    csv.field_size_limit(_FIELD_LIMIT)
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputFileError(f"{name}: the file is empty; expected a header row naming the columns.") from None
+    except csv.Error as exc:
+        raise InputFileError(f"{name}:1: malformed {kind} header ({exc}).") from None
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        hint = ""
+        if len(header) == 1 and any(d in header[0] for d in ",;\t|"):
+            hint = " The header is one column: is the delimiter right (--format csv / tsv)?"
+        raise InputFileError(
+            f"{name}: no column {', '.join(map(repr, missing))} in the header; the columns are "
+            f"{', '.join(map(repr, header))}. Pass --text-column NAME.{hint}"
+        )
+    if len(set(header)) != len(header):
+        dup = sorted({c for c in header if header.count(c) > 1})
+        raise InputFileError(f"{name}:1: duplicate column names {dup}; rename them so every column is kept.")
+
+    def rows() -> Iterator[_Row]:
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputFileError(
+                    f"{name}:{reader.line_num}: malformed {kind} ({exc}); check for an unclosed quote."
+                ) from None
+            line = reader.line_num
+            if len(record) > len(header):
+                raise InputFileError(
+                    f"{name}:{line}: {len(record)} fields where the header has {len(header)}; check the "
+                    f"quoting and the delimiter ({delimiter!r})."
+                )
+            row = dict(zip(header, record))
+            text, error = _row_text(row, columns)
+            if len(record) < len(header) and not error:
+                error = f"{len(header) - len(record)} missing cell(s)"
+                text = None
+            yield _Row(line, row, text, error)
+
+    return header, rows()
+
+
+def _read_jsonl(stream: IO[str], columns: Sequence[str], name: str) -> tuple[list[str], Iterator[_Row]]:
+    def rows() -> Iterator[_Row]:
+        for line_no, line in enumerate(stream, start=1):
+            if line_no == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputFileError(f"{name}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno}).") from None
+            if not isinstance(obj, dict):
+                raise InputFileError(f"{name}:{line_no}: expected a JSON object per line, found {type(obj).__name__}.")
+            text, error = _row_text(obj, columns)
+            yield _Row(line_no, obj, text, error)
+
+    return [], rows()
+
+
+# -------------------------------------------------------------------- writing rows
+
+
+class _Writer:
+    def __init__(self, stream: IO[str], fmt: str, header: list[str], added: list[str], safe_csv: str) -> None:
+        self.stream = stream
+        self.fmt = fmt
+        self.added = added
+        self.safe_csv = safe_csv
+        self.columns = header + added
+        if fmt != "jsonl":
+            self.writer = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
+            self.writer.writerow(self._safe(self.columns, passthrough=True))
+
+    def _safe(self, cells: list[Any], *, passthrough: bool) -> list[Any]:
+        if self.safe_csv == "off" or (passthrough and self.safe_csv != "all"):
+            return cells
+        return ["'" + c if isinstance(c, str) and c.startswith(_FORMULA_START) else c for c in cells]
+
+    def write(self, record: dict[str, Any], values: list[Any]) -> None:
+        if self.fmt == "jsonl":
+            obj = dict(record)
+            obj.update(zip(self.added, values))
+            self.stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            return
+        passthrough = [record.get(c, "") for c in self.columns[: len(self.columns) - len(self.added)]]
+        added = ["" if v is None else (("true" if v else "false") if isinstance(v, bool) else v) for v in values]
+        self.writer.writerow(self._safe(passthrough, passthrough=True) + self._safe(added, passthrough=False))
+
+
+@contextlib.contextmanager
+def _atomic_output(path: str, encoding: str) -> Iterator[IO[str]]:
+    """A text stream that becomes ``path`` only when the block finishes without an exception."""
+    if path == "-":
+        out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, errors="surrogateescape", newline="",
+                               write_through=False)
+        try:
+            yield out
+        finally:
+            with contextlib.suppress(ValueError, BrokenPipeError):
+                out.flush()
+            out.detach()
+        return
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"the output folder {str(directory)!r} does not exist; create it first.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".marksales-partial", dir=directory)
+    try:
+        with open(fd, "w", encoding=encoding, errors="surrogateescape", newline="") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# -------------------------------------------------------------------- the run
+
+
+def score_file(
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    text_columns: Sequence[str] = ("text",),
+    id_column: str | None = None,
+    file_format: str | None = None,
+    output_format: str | None = None,
+    encoding: str = "utf-8-sig",
+    model: str | Path | None = None,
+    jobs: int = 1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    on_error: str = "mark",
+    safe_csv: str = "off",
+    prefix: str = "",
+    progress: bool = False,
+) -> ScoreSummary:
+    """Score every row of a CSV / TSV / JSONL file and write it with predictions added.
+
+    Parameters
+    ----------
+    input, output : path or "-"
+        Input and output files; "-" for stdin / stdout. The output must not be the input.
+    text_columns : sequence of str
+        The column(s) holding the text; several are joined with a newline (title and description).
+    id_column : str, optional
+        A column that must be present (it is passed through like every other column).
+    file_format, output_format : {"csv", "tsv", "jsonl"}, optional
+        Default: from the file extensions; the output defaults to the input's format.
+    encoding : str
+        Input and output encoding; the default reads UTF-8 with or without a BOM.
+    model : path, optional
+        A model to use instead of the shipped one.
+    jobs : int
+        Worker processes (-1: all cores). Under ``joblib.parallel_config(backend="dask")`` the chunks
+        go to the Dask cluster instead.
+    chunk_size : int
+        Rows per chunk.
+    on_error : {"mark", "fail"}
+        "mark": a row without usable text gets a message in the ``error`` column and the run goes on;
+        "fail": stop at the first such row, naming it, and write nothing.
+    safe_csv : {"off", "added", "all"}
+        Neutralise cells starting with = + - @ (spreadsheet formulas) by prefixing a quote: in the
+        columns marksales adds, or in every column.
+    prefix : str
+        Put before the added column names (label, score, p_<class>, evidence, no_signal, error).
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    ScoreSummary
+
+    Raises
+    ------
+    InputFileError
+        The file is malformed (names the line or column); no output is left behind.
+    ValueError
+        Bad options, or the output is the input.
+    """
+    start = time.perf_counter()
+    in_path, out_path = os.fspath(input), os.fspath(output)
+    if isinstance(text_columns, str):
+        text_columns = [text_columns]
+    if not text_columns or not all(isinstance(c, str) and c for c in text_columns):
+        raise ValueError(f"text_columns must name one or more columns, not {describe(text_columns)}.")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}.")
+    if safe_csv not in ("off", "added", "all"):
+        raise ValueError(f"safe_csv must be 'off', 'added' or 'all', not {safe_csv!r}.")
+    _check_positive("chunk_size", chunk_size)
+    jobs = _check_jobs(jobs)
+    if in_path == "-" and file_format is None:
+        raise ValueError("reading stdin needs format= / --format (csv, tsv or jsonl).")
+    fmt = format_of(in_path, file_format)
+    if output_format is not None and output_format not in FORMATS:
+        raise ValueError(f"output_format must be one of {', '.join(FORMATS)}, not {output_format!r}.")
+    out_fmt = output_format or (fmt if out_path == "-" else _format_or(out_path, fmt))
+    if fmt == "jsonl" and out_fmt != "jsonl":
+        raise ValueError("JSONL rows can hold different keys, so they are written as JSONL only: name the output "
+                         ".jsonl or pass output_format='jsonl'.")
+    if in_path != "-" and out_path != "-":
+        _refuse_same_file(in_path, out_path)
+        if not Path(in_path).exists():
+            raise FileNotFoundError(f"no input file {in_path!r}.")
+    model_path = None if model is None else str(model)
+    m = _worker_model(model_path)  # load once here: a broken model fails before any output exists
+    added = [prefix + c for c in ["label", "score", *(f"p_{c}" for c in m.classes), "evidence", "no_signal", "error"]]
+
+    rows_done = errors = 0
+    with _open_input(in_path, encoding) as stream:
+        if fmt == "jsonl":
+            header, rows = _read_jsonl(stream, text_columns, in_path)
+        else:
+            header, rows = _read_delimited(stream, "\t" if fmt == "tsv" else ",", text_columns, in_path)
+        if id_column is not None and fmt != "jsonl" and id_column not in header:
+            raise InputFileError(f"{in_path}: no id column {id_column!r}; the columns are {', '.join(header)}.")
+        clash = [c for c in added if c in header]
+        if clash:
+            raise InputFileError(
+                f"{in_path}: the input already has column(s) {', '.join(map(repr, clash))} that scoring adds; "
+                f"pass --prefix (for example --prefix pred_) so nothing is overwritten."
+            )
+        bar = _progress_bar(progress)
+        pending: collections.deque[list[_Row]] = collections.deque()
+
+        def texts_of_chunks() -> Iterator[list[str | None]]:
+            for chunk in _chunks(rows, chunk_size):
+                if on_error == "fail":
+                    for r in chunk:
+                        if r.error:
+                            raise InputFileError(f"{in_path}:{r.line}: {r.error} (--on-error fail).")
+                pending.append(chunk)
+                yield [r.text for r in chunk]
+
+        with _atomic_output(out_path, encoding.replace("-sig", "") if encoding.endswith("-sig") else encoding) as out:
+            writer = _Writer(out, out_fmt, header if out_fmt != "jsonl" else [], added, safe_csv)
+            for results in _parallel_map(model_path, texts_of_chunks(), jobs):
+                chunk = pending.popleft()
+                for row, res in zip(chunk, results):
+                    if res is None:
+                        values: list[Any] = [None] * (len(added) - 1) + [row.error]
+                        errors += 1
+                    else:
+                        label, score, probs, evidence, no_signal = res
+                        values = [label, score, *probs, evidence, no_signal, None if out_fmt == "jsonl" else ""]
+                    writer.write(row.record, values)
+                rows_done += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+    return ScoreSummary(rows_done, errors, time.perf_counter() - start)
+
+
+def _format_or(path: str, default: str) -> str:
+    try:
+        return format_of(path)
+    except ValueError:
+        return default
+
+
+def _refuse_same_file(in_path: str, out_path: str) -> None:
+    a, b = Path(in_path), Path(out_path)
+    same = a.resolve() == b.resolve()
+    if not same and b.exists():
+        with contextlib.suppress(OSError):
+            same = os.path.samefile(a, b)
+    if same:
+        raise ValueError(f"output {out_path!r} is the input file; choose another output so the input is never "
+                         f"overwritten.")
+
+
+def _progress_bar(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit=" rows", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
