@@ -32,7 +32,8 @@ class Params:
 
     word_ngram: tuple[int, int] = (1, 2)
     char_ngram: tuple[int, int] | None = (2, 5)
-    min_df: int = 2
+    word_min_df: int = 1
+    char_min_df: int = 2
     sublinear_tf: bool = True
     C: float = 8.0
     class_weight: str | None = "balanced"
@@ -68,10 +69,12 @@ def build_pipeline(params: Params, *, calibrate: bool = True, n_splits: int = 5)
     from sklearn.pipeline import FeatureUnion, Pipeline
 
     common = {"lowercase": True, "strip_accents": params.strip_accents, "sublinear_tf": params.sublinear_tf,
-              "min_df": params.min_df, "dtype": np.float64}
-    parts = [("word", TfidfVectorizer(analyzer="word", ngram_range=params.word_ngram, **common))]
+              "dtype": np.float64}
+    parts = [("word", TfidfVectorizer(analyzer="word", ngram_range=params.word_ngram, min_df=params.word_min_df,
+                                      **common))]
     if params.char_ngram is not None:
-        parts.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=params.char_ngram, **common)))
+        parts.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=params.char_ngram,
+                                              min_df=params.char_min_df, **common)))
     lr = LogisticRegression(C=params.C, class_weight=params.class_weight, max_iter=5000)
     clf: Any = lr
     if calibrate:
@@ -225,21 +228,14 @@ def examples_xy(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
 # -------------------------------------------------------------------- the whole training run
 
 
-def no_signal_threshold(portable: PortableModel, stop_words: Sequence[str]) -> float:
+def no_signal_threshold(evidence: Sequence[float]) -> float:
     """The evidence below which a text counts as having no marketing or sales signal.
 
-    A quarter of the median strength of the model's content words: a text must contain at least one
-    word that the model weighs like a typical content word (or several weaker ones).
+    Half the 1st percentile of the training texts' own evidence: all but the weakest percent of the
+    texts the model learnt from carry at least twice as much, while text that shares no content word
+    with the corpus (empty, lorem ipsum, another language) has next to none.
     """
-    stop = set(stop_words)
-    strength = np.abs(portable.coef).max(axis=0)
-    offset = 0
-    weights = []
-    for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
-        if spec.analyzer == "word":
-            weights.extend(strength[offset + j] for j, t in enumerate(vocab) if " " not in t and t not in stop)
-        offset += len(vocab)
-    return float(np.median(weights) / 4) if weights else 0.0
+    return float(np.percentile(np.asarray(evidence, dtype=float), 1) / 2) if len(evidence) else 0.0
 
 
 def train(
@@ -311,9 +307,9 @@ def train(
     cv = cross_validate(texts, ys, params, n_splits=n_splits, progress=say)
     cv_seconds = time.perf_counter() - start
     pipeline = fit(texts, ys, params)
-    stop = english_stop_words()
-    portable = to_portable(pipeline, {"evidence_stop_words": stop})
-    threshold = no_signal_threshold(portable, stop)
+    portable = to_portable(pipeline, {"evidence_stop_words": english_stop_words()})
+    scratch = Model(portable)
+    threshold = no_signal_threshold([scratch.evidence(t) for t in texts])
     portable = replace(portable, extra={**portable.extra, "no_signal_threshold": threshold})
     counts = {c: ys.count(c) for c in sorted(set(ys))}
     meta: dict[str, Any] = {

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,7 +62,8 @@ def test_usage_error_exits_2():
 
 
 def test_installed_entry_point_and_module_run():
-    exe = shutil.which("marksales")
+    # The console script sits beside this interpreter in the environment the project was installed into.
+    exe = shutil.which("marksales", path=str(Path(sys.executable).parent))
     assert exe, "the marksales console script is not installed"
     out = subprocess.run([exe, "classify", "--json", "Account Executive"], capture_output=True, text=True,
                          check=True).stdout

@@ -11,7 +11,7 @@ from marksales._train import Params, train
 
 from .conftest import MARKETING, SALES, write_jsonl
 
-FAST = Params(char_ngram=(3, 4), C=4.0, min_df=1)
+FAST = Params(char_ngram=(3, 4), C=4.0, char_min_df=1)
 
 
 def test_train_on_a_small_corpus_gives_a_model_that_learns_it(tiny_corpus):

@@ -1,0 +1,222 @@
+"""Batch scoring: every row back, in order, errors marked, malformed files refused, no partial output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from marksales import InputFileError, classify
+from marksales._batch import classify_chunks, score_file
+from marksales._cli import main
+
+from .conftest import MARKETING, SALES
+
+TEXTS = MARKETING + SALES
+
+
+def _csv(path: Path, rows: list[dict[str, str]], fieldnames: list[str] | None = None) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fieldnames or list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    # surrogateescape: undecodable input bytes are passed through to the output unchanged
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture()
+def postings(tmp_path: Path) -> Path:
+    rows = [{"id": str(i), "title": t.split()[0], "text": t, "extra": f"x{i}"} for i, t in enumerate(TEXTS * 3)]
+    return _csv(tmp_path / "in.csv", rows)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_row_comes_back_in_order_with_columns_passed_through(postings, tmp_path, jobs):
+    out = tmp_path / "out.csv"
+    summary = score_file(postings, out, jobs=jobs, chunk_size=7)
+    rows = _read_csv(out)
+    source = _read_csv(postings)
+    assert summary.rows == len(rows) == len(source) and summary.errors == 0
+    assert [r["id"] for r in rows] == [r["id"] for r in source]
+    assert [r["extra"] for r in rows] == [r["extra"] for r in source]
+    expected = classify([r["text"] for r in source])
+    assert [r["label"] for r in rows] == [p.label for p in expected]
+    assert [float(r["score"]) for r in rows] == pytest.approx([p.score for p in expected], abs=1e-12)
+    assert set(rows[0]) >= {"p_marketing", "p_sales", "no_signal", "error", "evidence"}
+
+
+def test_several_text_columns_are_joined(tmp_path):
+    path = _csv(tmp_path / "t.csv", [{"title": "SDR", "description": "Cold call prospects"}])
+    out = tmp_path / "o.csv"
+    score_file(path, out, text_columns=["title", "description"])
+    assert float(_read_csv(out)[0]["score"]) == pytest.approx(classify("SDR\nCold call prospects").score)
+
+
+def test_bad_rows_are_marked_and_the_run_goes_on(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"id,text\n1,Brand Manager\n2,\n3,Cold calling \xff\xfe\n4\n5,SDR\n")
+    out = tmp_path / "o.csv"
+    summary = score_file(path, out)
+    rows = _read_csv(out)
+    assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert summary.errors == 3
+    assert [bool(r["error"]) for r in rows] == [False, True, True, True, False]
+    assert "not valid" in rows[2]["error"] and rows[2]["label"] == ""
+    assert rows[2]["text"].encode("utf-8", "surrogateescape") == b"Cold calling \xff\xfe"
+    assert rows[4]["label"] == classify("SDR").label
+
+
+def test_on_error_fail_names_the_row_and_writes_nothing(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("id,text\n1,Brand Manager\n2,\n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    with pytest.raises(InputFileError, match=r"bad.csv:3: no text"):
+        score_file(path, out, on_error="fail")
+    assert not out.exists() and list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("content, match", [
+    ('id,text\n1,"unclosed quote\n2,fine\n', r"malformed CSV .*unclosed quote"),
+    ("id;text\n1;Brand Manager\n", r"no column 'text'.*delimiter"),
+    ("id,body\n1,Brand Manager\n", r"no column 'text'.*'id', 'body'"),
+    ("", r"the file is empty"),
+])
+def test_malformed_csv_is_refused_without_output(tmp_path, content, match):
+    path = tmp_path / "in.csv"
+    path.write_text(content, encoding="utf-8")
+    out = tmp_path / "out.csv"
+    with pytest.raises(InputFileError, match=match):
+        score_file(path, out)
+    assert not out.exists() and list(tmp_path.iterdir()) == [path]
+
+
+def test_invalid_json_line_is_refused_with_its_line_number(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "SDR"}\n{"text": "Brand\n', encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"in.jsonl:2: invalid JSON"):
+        score_file(path, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_jsonl_rows_keep_their_keys_and_non_text_is_marked(tmp_path):
+    path = tmp_path / "in.jsonl"
+    rows = [{"id": 1, "text": "SDR", "meta": {"a": [1, 2]}}, {"id": 2, "text": 5}, {"id": 3}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = score_file(path, out)
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [g["id"] for g in got] == [1, 2, 3] and got[0]["meta"] == {"a": [1, 2]}
+    assert got[0]["label"] == classify("SDR").label and got[0]["error"] is None
+    assert "int" in got[1]["error"] and "missing 'text'" in got[2]["error"]
+    assert summary.errors == 2
+
+
+def test_bom_and_huge_cells(tmp_path):
+    big = "Prospect and close deals with new accounts. " * 25_000
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffid,text\n1,SDR\n2,".encode() + big.encode() + b"\n")
+    out = tmp_path / "o.csv"
+    assert score_file(path, out).rows == 2
+    rows = _read_csv(out)
+    assert rows[0]["id"] == "1" and len(rows[1]["text"]) == len(big)
+
+
+def test_output_equal_to_input_is_refused(postings):
+    before = postings.read_bytes()
+    with pytest.raises(ValueError, match="is the input file"):
+        score_file(postings, postings)
+    assert postings.read_bytes() == before
+
+
+def test_missing_output_folder_is_an_error(postings, tmp_path):
+    with pytest.raises(FileNotFoundError, match="output folder"):
+        score_file(postings, tmp_path / "nope" / "out.csv")
+
+
+def test_column_clash_asks_for_a_prefix(tmp_path):
+    path = _csv(tmp_path / "c.csv", [{"text": "SDR", "label": "sales"}])
+    with pytest.raises(InputFileError, match="--prefix"):
+        score_file(path, tmp_path / "o.csv")
+    score_file(path, tmp_path / "o.csv", prefix="pred_")
+    assert _read_csv(tmp_path / "o.csv")[0]["pred_label"] == classify("SDR").label
+
+
+def test_safe_csv_neutralises_formulas(tmp_path):
+    path = _csv(tmp_path / "f.csv", [{"id": "=1+1", "text": "SDR"}])
+    score_file(path, tmp_path / "a.csv", safe_csv="all")
+    assert _read_csv(tmp_path / "a.csv")[0]["id"] == "'=1+1"
+    score_file(path, tmp_path / "b.csv", safe_csv="added")
+    assert _read_csv(tmp_path / "b.csv")[0]["id"] == "=1+1"
+
+
+def test_an_interrupted_run_leaves_no_output(postings, tmp_path, monkeypatch):
+    import marksales._batch as batch
+
+    real = batch._score_chunk
+    calls = {"n": 0}
+
+    def flaky(model_path, texts):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(model_path, texts)
+
+    monkeypatch.setattr(batch, "_score_chunk", flaky)
+    out = tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(postings, out, chunk_size=5)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_classify_chunks_streams_any_iterable_in_order():
+    texts = TEXTS * 5
+    got = list(classify_chunks(iter(texts), chunk_size=4))
+    assert got == classify(texts)
+    with pytest.raises(TypeError, match="iterable of str"):
+        list(classify_chunks("SDR"))
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str"):
+        list(classify_chunks(["SDR", None]))
+
+
+def test_cli_score_stdin_to_stdout(monkeypatch, capsysbinary):
+    data = "id,text\n1,SDR\n2,Brand Manager\n".encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert main(["score", "-", "-o", "-", "--format", "csv", "--jobs", "1", "--quiet"]) == 0
+    out = capsysbinary.readouterr().out.decode()
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows] == ["1", "2"]
+    assert rows[0]["label"] == classify("SDR").label
+
+
+def test_cli_score_reports_a_malformed_file(tmp_path, capsys):
+    path = tmp_path / "in.csv"
+    path.write_text("id,body\n1,x\n", encoding="utf-8")
+    assert main(["score", str(path), "-o", str(tmp_path / "o.csv"), "--jobs", "1"]) == 1
+    assert "no column 'text'" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_dask_local_cluster_scores_in_order(postings, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from joblib import parallel_config
+
+    out = tmp_path / "dask.csv"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster), parallel_config(backend="dask"), \
+            distributed.get_task_stream() as tasks:
+        summary = score_file(postings, out, jobs=2, chunk_size=6)
+    workers = {t["worker"] for t in tasks.data}
+    assert len(tasks.data) >= 10 and len(workers) >= 1  # the chunks ran on the cluster
+    rows = _read_csv(out)
+    assert summary.rows == len(rows) == len(TEXTS) * 3
+    assert [r["label"] for r in rows] == [p.label for p in classify([r["text"] for r in _read_csv(postings)])]
