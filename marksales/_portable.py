@@ -328,11 +328,19 @@ class Scorer:
         self._normed = [s.norm == "l2" for s in specs]
         self._sublinear = [s.sublinear_tf for s in specs]
         self._binary = [s.binary for s in specs]
+        # word pairs of every word vectorizer, keyed by (first, second) for the bigram lookup
+        self._pairs = {
+            i: {tuple(t.split(" ")): self._vocab[i][t] for t in self._vocab[i] if t.count(" ") == 1}
+            for i, _ in self._word_specs
+        }
         self._token_res = {i: re.compile(spec.token_pattern or "") for i, spec in self._word_specs}
         self._stop = {i: frozenset(spec.stop_words or ()) for i, spec in self._word_specs}
         self._coef_t = np.ascontiguousarray(model.coef.T)  # (n_features, n_rows)
         self._coef0 = np.ascontiguousarray(model.coef[0]) if model.coef.shape[0] == 1 else None
         self._intercept0 = float(model.intercept[0])
+        self._uniform_sublinear = len(specs) <= 2 and all(s.sublinear_tf and not s.binary and s.norm == "l2" for s in specs)
+        self._two_blocks = len(specs) == 2
+        self._split = int(offsets[1]) if len(specs) == 2 else 0
         self._log_tf = np.log(np.maximum(np.arange(4096), 1)) + 1.0
         self._cache: dict[str, tuple[IntArray, tuple[tuple[str, ...], ...]]] = {}
         self._cache_lock = threading.Lock()
@@ -355,24 +363,18 @@ class Scorer:
         """
         found: list[int] = []
         tokens_per_spec: list[tuple[str, ...]] = []
+        w = " " + word + " "
+        w_len = len(w)
         for i, spec in self._char_specs:
-            vocab = self._vocab[i]
             lo, hi = spec.ngram_range
-            w = " " + word + " "
-            w_len = len(w)
+            grams: list[str] = []
             for n in range(lo, hi + 1):
-                # sklearn's _char_wb_ngrams, including its quirk of counting a short word once.
-                offset = 0
-                j = vocab.get(w[0:n])
-                if j is not None:
-                    found.append(j)
-                while offset + n < w_len:
-                    offset += 1
-                    j = vocab.get(w[offset : offset + n])
-                    if j is not None:
-                        found.append(j)
-                if offset == 0:
+                # sklearn's _char_wb_ngrams: a word no longer than n is counted once, whole, and ends the loop
+                if w_len <= n:
+                    grams.append(w)
                     break
+                grams.extend([w[k : k + n] for k in range(w_len - n + 1)])
+            found.extend([j for j in map(self._vocab[i].get, grams) if j is not None])
         for i, spec in self._word_specs:
             stop = self._stop[i]
             tokens = tuple(t for t in self._token_res[i].findall(word) if t not in stop)
@@ -429,17 +431,19 @@ class Scorer:
             # Unigrams came from the word cache when lo == 1; here the n-grams that span words.
             for n in range(max(lo, 2), min(hi, len(stream)) + 1):
                 if n == 2:
-                    grams = map(" ".join, zip(stream, stream[1:]))
+                    # word pairs are looked up as tuples: no joined string to build and hash
+                    found = [j for j in map(self._pairs[i].get, zip(stream, stream[1:])) if j is not None]
                 else:
                     grams = map(" ".join, zip(*(stream[k:] for k in range(n))))
-                found = [j for j in map(get, grams) if j is not None]
+                    found = [j for j in map(get, grams) if j is not None]
                 if found:
                     parts.append(np.array(found, dtype=np.intp))
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
 
     def counts(self, text: str) -> tuple[IntArray, IntArray, int]:
         """The text's distinct feature indices (sorted), how often each occurs, and the total."""
-        occ = np.sort(self.term_indices(text))
+        occ = self.term_indices(text)  # a fresh array: sorting it in place is safe
+        occ.sort()
         n = occ.size
         if n == 0:
             return _EMPTY_INDEX, _EMPTY_INDEX, 0
@@ -484,23 +488,22 @@ class Scorer:
         the coefficients, without building the normalised vector.
         """
         idx, counts, total = self.counts(text)
-        d = self._intercept0
         if idx.size == 0:
-            return d, idx
-        coef = self._coef0[idx]  # type: ignore[index]
-        cuts = [0, *idx.searchsorted(self._offsets[1:-1]).tolist(), idx.size]
-        for b in range(len(cuts) - 1):
-            lo, hi = cuts[b], cuts[b + 1]
-            if lo == hi:
-                continue
-            v = self._tf(counts[lo:hi], b, total) * self._idf[idx[lo:hi]]
-            dot = float(coef[lo:hi].dot(v))
-            if self._normed[b]:
-                norm = math.sqrt(v.dot(v))
-                if norm > 0:
-                    dot /= norm
-            d += dot
-        return d, idx
+            return self._intercept0, idx
+        if not self._uniform_sublinear or total >= self._log_tf.size:
+            _, values = self.tfidf(text)
+            return float(self._coef0[idx].dot(values)) + self._intercept0, idx  # type: ignore[index]
+        # Every block sublinear and l2-normed (the shipped settings): per block, sum(c*v) / sqrt(sum(v*v)).
+        v = self._log_tf[counts] * self._idf[idx]
+        c = self._coef0[idx]  # type: ignore[index]
+        if self._two_blocks:
+            k = int(idx.searchsorted(self._split))
+            if 0 < k < idx.size:
+                v1, v2 = v[:k], v[k:]
+                d = float(c[:k].dot(v1)) / math.sqrt(v1.dot(v1)) + float(c[k:].dot(v2)) / math.sqrt(v2.dot(v2))
+                return self._intercept0 + d, idx
+        # one block present (idf and 1 + log(count) are positive, so the norm is too)
+        return self._intercept0 + float(c.dot(v)) / math.sqrt(v.dot(v)), idx
 
     # ---------------------------------------------------------------- decisions
 
