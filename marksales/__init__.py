@@ -7,18 +7,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import overload
 
+from ._batch import ScoreSummary, classify_chunks, score_file
 from ._errors import CorpusError, InputFileError, MarksalesError, ModelFileError, UntrustedModelError
 from ._model import Model, default_model, load_model
+from ._train import Params, train
 from ._types import Explanation, Prediction, SentenceScore, TermWeight
 
 __version__ = "0.1.0"
 
 
 @overload
-def classify(texts: str) -> Prediction: ...
+def classify(texts: str) -> Prediction: ...  # type: ignore[overload-overlap]
 
 
 @overload
@@ -43,6 +45,17 @@ def explain(text: str, *, top: int = 10) -> Explanation:
     return default_model().explain(text, top=top)
 
 
+def classify_iter(texts: Iterable[str], *, chunk_size: int = 2000, jobs: int = 1) -> Iterator[Prediction]:
+    """Classify any iterable of texts lazily and in order, over ``jobs`` processes; see ``classify_chunks``.
+
+    Examples
+    --------
+    >>> [p.label for p in classify_iter(iter(["SDR", "SEO Specialist"]))]
+    ['sales', 'marketing']
+    """
+    return classify_chunks(texts, chunk_size=chunk_size, jobs=jobs)
+
+
 __all__ = [
     "CorpusError",
     "Explanation",
@@ -50,12 +63,17 @@ __all__ = [
     "MarksalesError",
     "Model",
     "ModelFileError",
+    "Params",
     "Prediction",
+    "ScoreSummary",
     "SentenceScore",
     "TermWeight",
     "UntrustedModelError",
     "__version__",
     "classify",
+    "classify_iter",
     "explain",
     "load_model",
+    "score_file",
+    "train",
 ]

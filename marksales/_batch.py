@@ -19,13 +19,14 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ._corpus import FORMATS, format_of
-from ._errors import InputFileError, describe, type_error
+from ._errors import InputFileError, MarksalesError, describe, type_error
 from ._types import Prediction
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,14 @@ def _parallel_map(model_path: str | None, chunks: Iterable[Sequence[str | None]]
     # No backend is named here, so a caller's parallel_config(backend="dask") sends the chunks to the
     # cluster; each worker caps its BLAS threads itself (_limit_blas_threads).
     parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
-    yield from parallel(delayed(_score_chunk_in_worker)(model_path, chunk) for chunk in chunks)
+    try:
+        yield from parallel(delayed(_score_chunk_in_worker)(model_path, chunk) for chunk in chunks)
+    except BrokenProcessPool as exc:
+        raise MarksalesError(
+            f"a worker process died while scoring (killed, or out of memory), so the run stopped and wrote no "
+            f"output; run it again, with fewer --jobs or a smaller --chunk-size if memory is short "
+            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})."
+        ) from None
 
 
 def classify_chunks(texts: Iterable[str], *, model: str | Path | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,

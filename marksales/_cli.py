@@ -161,7 +161,7 @@ def _cmd_score(args: argparse.Namespace, out: TextIO) -> int:
             from distributed import Client
         except ImportError:
             raise MarksalesError("--dask-scheduler needs the dask extra: pip install 'marksales[dask]'") from None
-        with Client(args.dask_scheduler), parallel_config(backend="dask"):
+        with Client(args.dask_scheduler), parallel_config(backend="dask"):  # type: ignore[no-untyped-call]
             summary = _score(args, progress, score_file)
     else:
         summary = _score(args, progress, score_file)

@@ -53,14 +53,14 @@ def format_of(path: str | Path, explicit: str | None = None) -> str:
 def shipped_corpus_files() -> list[Path]:
     """The training files of the shipped corpus, in a stable order."""
     root = resources.files("marksales.corpus") / "train"
-    files = sorted(str(p) for p in root.iterdir() if p.name.endswith(".jsonl"))  # type: ignore[attr-defined]
+    files = sorted(str(p) for p in root.iterdir() if p.name.endswith(".jsonl"))
     return [Path(f) for f in files]
 
 
 def shipped_dev_files() -> list[Path]:
     """The independent dev set that ships with the corpus (never trained on)."""
     root = resources.files("marksales.corpus") / "dev"
-    files = sorted(str(p) for p in root.iterdir() if p.name.endswith(".jsonl"))  # type: ignore[attr-defined]
+    files = sorted(str(p) for p in root.iterdir() if p.name.endswith(".jsonl"))
     return [Path(f) for f in files]
 
 
@@ -206,7 +206,8 @@ def validate(
     """
     problems: list[str] = []
     warnings: list[str] = []
-    counts = Counter(e.label for e in examples)
+    # distinct texts per label: duplicates are dropped before training, so they must not fill a quota
+    counts = Counter(label for _, label in {(e.text.strip(), e.label) for e in examples})
     if labels is not None:
         allowed = list(labels)
         for e in examples:
@@ -220,9 +221,9 @@ def validate(
             others = [k for k in counts if k != label and counts[k] > n]
             near = difflib.get_close_matches(label, others, n=1, cutoff=0.8)
             if near:
-                where = next(e for e in examples if e.label == label)
+                first = next(e for e in examples if e.label == label)
                 problems.append(
-                    f"{where.source}:{where.line}: label {label!r} ({n} texts) looks like a misspelling "
+                    f"{first.source}:{first.line}: label {label!r} ({n} texts) looks like a misspelling "
                     f"of {near[0]!r} ({counts[near[0]]} texts); fix it or pass the label set explicitly."
                 )
     if len(counts) < 2:

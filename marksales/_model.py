@@ -93,7 +93,7 @@ class Model:
     # ---------------------------------------------------------------- classification
 
     @overload
-    def classify(self, texts: str) -> Prediction: ...
+    def classify(self, texts: str) -> Prediction: ...  # type: ignore[overload-overlap]
 
     @overload
     def classify(self, texts: Iterable[str]) -> list[Prediction]: ...
@@ -258,7 +258,17 @@ class Model:
 
     @property
     def portable(self) -> PortableModel:
+        """The model's arrays (the portable form that ``model.npz`` holds)."""
         return self._scorer.model
+
+    def save(self, directory: str | Path, *, force: bool = False) -> Path:
+        """Write the model (model.npz, model.joblib, model.json, model.md) into ``directory``, atomically.
+
+        Raises ``FileExistsError`` if a model is already there and ``force`` is False.
+        """
+        from ._artifacts import save_model
+
+        return save_model(self, directory, force=force)
 
 
 def _checked_texts(texts: Any, name: str) -> list[str]:

@@ -338,7 +338,9 @@ class Scorer:
         self._coef_t = np.ascontiguousarray(model.coef.T)  # (n_features, n_rows)
         self._coef0 = np.ascontiguousarray(model.coef[0]) if model.coef.shape[0] == 1 else None
         self._intercept0 = float(model.intercept[0])
-        self._uniform_sublinear = len(specs) <= 2 and all(s.sublinear_tf and not s.binary and s.norm == "l2" for s in specs)
+        self._uniform_sublinear = len(specs) <= 2 and all(
+            s.sublinear_tf and not s.binary and s.norm == "l2" for s in specs
+        )
         self._two_blocks = len(specs) == 2
         self._split = int(offsets[1]) if len(specs) == 2 else 0
         self._log_tf = np.log(np.maximum(np.arange(4096), 1)) + 1.0
@@ -532,9 +534,9 @@ class Scorer:
         if n_classes == 2:
             p1 = 1.0 / (1.0 + np.exp(-d[:, 0]))
             return np.column_stack([1.0 - p1, p1])
-        z = d - d.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        soft: FloatArray = e / e.sum(axis=1, keepdims=True)
+        return soft
 
     def predict_proba(self, texts: Sequence[str]) -> FloatArray:
         """Probabilities for many texts, shape (len(texts), n_classes), classes as in ``model.classes``."""

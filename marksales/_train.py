@@ -6,6 +6,7 @@ This is the only module that imports scikit-learn; inference never reaches it.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -56,11 +57,14 @@ class Params:
 SEARCH_GRID: dict[str, list[Any]] = {
     "word_ngram": [(1, 1), (1, 2)],
     "char_ngram": [None, (2, 4), (2, 5), (3, 5)],
-    "C": [2.0, 8.0, 32.0],
+    "C": [2.0, 8.0, 32.0, 128.0],
 }
 
 
-def build_pipeline(params: Params, *, calibrate: bool = True, n_splits: int = 5) -> Any:
+CALIBRATION_FOLDS = 3  # out-of-fold decisions for the sigmoid: two parameters need little data
+
+
+def build_pipeline(params: Params, *, calibrate: bool = True, n_splits: int = CALIBRATION_FOLDS) -> Any:
     """The scikit-learn Pipeline for ``params``: TF-IDF features, then (calibrated) logistic regression."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -90,6 +94,52 @@ def _n_splits(labels: Sequence[str], wanted: int) -> int:
     return max(2, min(wanted, int(smallest)))
 
 
+def _count_blocks(texts: Sequence[str], params: Params) -> list[tuple[Any, int]]:
+    """Term counts of every text for each feature block, analysed once with the Pipeline's own analyzers.
+
+    Returns (count matrix, min_df) per block. The vocabulary is every term (min_df=1), sorted as
+    scikit-learn sorts it, so a fold's vocabulary is a subset in the same column order.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    blocks = []
+    for _, vec in build_pipeline(params, calibrate=False).named_steps["features"].transformer_list:
+        counter = CountVectorizer(analyzer=vec.analyzer, ngram_range=vec.ngram_range, lowercase=vec.lowercase,
+                                  strip_accents=vec.strip_accents, token_pattern=vec.token_pattern,
+                                  stop_words=vec.stop_words, dtype=np.float64)
+        blocks.append((counter.fit_transform(texts).tocsr(), vec.min_df))
+    return blocks
+
+
+def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.ndarray,
+                   test_idx: np.ndarray) -> tuple[Any, Any]:
+    """What the Pipeline's TfidfVectorizers fitted on ``train_idx`` would produce for both sides.
+
+    Per block: the terms with document frequency >= min_df among the training rows, smoothed idf
+    from those rows, 1 + log(tf) when sublinear, l2 normalisation. Same numbers as fitting
+    ``TfidfVectorizer`` on the fold, without analysing the text again.
+    """
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    train_parts: list[Any] = []
+    test_parts: list[Any] = []
+    for counts, min_df in blocks:
+        x_train = counts[train_idx]
+        df = np.asarray((x_train > 0).sum(axis=0)).ravel()
+        keep = np.flatnonzero(df >= min_df)
+        n = len(train_idx)
+        idf = np.log((1.0 + n) / (1.0 + df[keep])) + 1.0
+        for rows, out in ((x_train, train_parts), (counts[test_idx], test_parts)):
+            x = sp.csr_matrix(rows[:, keep])
+            if params.sublinear_tf:
+                np.log(x.data, out=x.data)
+                x.data += 1.0
+            x = x @ sp.diags(idf)
+            out.append(normalize(x, norm="l2", copy=False))
+    return sp.hstack(train_parts, format="csr"), sp.hstack(test_parts, format="csr")
+
+
 def cross_validate(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -97,11 +147,14 @@ def cross_validate(
     *,
     n_splits: int = 5,
     progress: Callable[[str], None] | None = None,
+    blocks: list[tuple[Any, int]] | None = None,
+    n_jobs: int = -1,
 ) -> dict[str, Any]:
     """Out-of-fold evaluation of ``params`` with folds that keep near-duplicate texts together.
 
-    Each fold trains the full calibrated pipeline, so the reported calibration is what the shipped
-    model's probabilities will look like on unseen text.
+    Each fold fits the features and the calibrated classifier on its training rows only, so the
+    reported calibration is what the model's probabilities look like on unseen text. The text is
+    analysed once (``_count_blocks``); ``blocks`` may pass that analysis in when it is shared.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -111,12 +164,24 @@ def cross_validate(
     groups = near_duplicate_groups(texts)
     k = _n_splits(labels, n_splits)
     folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=SEED)
+    blocks = blocks if blocks is not None else _count_blocks(texts, params)
+    splits = list(folds.split(texts, y, groups))
+
+    def one_fold(train_idx: np.ndarray, test_idx: np.ndarray) -> tuple[np.ndarray, list[int], np.ndarray]:
+        x_train, x_test = _fold_features(blocks, params, train_idx, test_idx)
+        inner = _n_splits(y[train_idx].tolist(), CALIBRATION_FOLDS)
+        clf = build_pipeline(params, n_splits=inner).named_steps["clf"]
+        clf.fit(x_train, y[train_idx])
+        return test_idx, [classes.index(c) for c in clf.classes_], clf.predict_proba(x_test)
+
+    from joblib import Parallel, delayed
+
+    # Threads: the solvers spend their time in compiled code that releases the GIL, and the folds share
+    # the count matrices without copying them. Results do not depend on the order folds finish in.
     proba = np.zeros((len(texts), len(classes)))
-    for fold, (train_idx, test_idx) in enumerate(folds.split(texts, y, groups)):
-        pipe = build_pipeline(params, n_splits=_n_splits(y[train_idx].tolist(), 5))
-        pipe.fit([texts[i] for i in train_idx], y[train_idx])
-        got = pipe.predict_proba([texts[i] for i in test_idx])
-        cols = [classes.index(c) for c in pipe.classes_]
+    done = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+        delayed(one_fold)(tr, te) for tr, te in splits)
+    for fold, (test_idx, cols, got) in enumerate(done):
         proba[np.ix_(test_idx, cols)] = got
         if progress:
             progress(f"fold {fold + 1}/{k} done")
@@ -139,25 +204,30 @@ def search(
     keys = sorted(grid)
     results = []
     best: tuple[float, float, Params] | None = None
+    analysed: dict[str, list[tuple[Any, int]]] = {}  # settings that differ only in C share one analysis
     for values in itertools.product(*(grid[k] for k in keys)):
         params = replace(base, **dict(zip(keys, values)))
         start = time.perf_counter()
-        report = cross_validate(texts, labels, params, n_splits=n_splits)
+        features = {k: v for k, v in params.to_json().items() if k not in ("C", "class_weight")}
+        key = json.dumps(features, sort_keys=True)
+        if key not in analysed:
+            analysed[key] = _count_blocks(texts, params)
+        report = cross_validate(texts, labels, params, n_splits=n_splits, blocks=analysed[key])
         row = {"params": params.to_json(), "macro_f1": report["macro_f1"], "brier": report["brier"],
                "seconds": round(time.perf_counter() - start, 2)}
         results.append(row)
         if progress:
             progress(f"search {len(results)}: {row}")
-        key = (round(report["macro_f1"], 4), -report["brier"])
-        if best is None or key > best[:2]:
-            best = (key[0], key[1], params)
+        score = (round(report["macro_f1"], 4), -report["brier"])
+        if best is None or score > best[:2]:
+            best = (score[0], score[1], params)
     assert best is not None
     return best[2], results
 
 
 def fit(texts: Sequence[str], labels: Sequence[str], params: Params) -> Any:
     """Fit the calibrated pipeline on all texts."""
-    pipe = build_pipeline(params, n_splits=_n_splits(labels, 5))
+    pipe = build_pipeline(params, n_splits=_n_splits(labels, CALIBRATION_FOLDS))
     pipe.fit(list(texts), np.asarray(labels))
     return pipe
 
@@ -332,6 +402,10 @@ def train(
     model = Model(portable, meta, None, pipeline)
     if dev:
         meta["dev"] = evaluate_files(model, dev, text_column=text_column, label_column=label_column)
+        # The dev probabilities as trained: a later install (other numpy, other scikit-learn) must reproduce them.
+        dev_texts = [e.text for e in read_labelled([str(p) for p in dev], text_column=text_column,
+                                                   label_column=label_column)]
+        meta["reference_probabilities"] = model.predict_proba(dev_texts).tolist()
     model.metadata = meta
     return model
 
@@ -366,7 +440,6 @@ def evaluate_files(model: Any, paths: Sequence[str], *, text_column: str = "text
 
 def _forms(paths: Sequence[str]) -> list[str] | None:
     """The optional ``form`` column of JSONL files (title / sentence / excerpt / posting)."""
-    import json
 
     forms: list[str] = []
     for p in paths:

@@ -189,7 +189,7 @@ def test_classify_chunks_streams_any_iterable_in_order():
 
 
 def test_cli_score_stdin_to_stdout(monkeypatch, capsysbinary):
-    data = "id,text\n1,SDR\n2,Brand Manager\n".encode()
+    data = b"id,text\n1,SDR\n2,Brand Manager\n"
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     assert main(["score", "-", "-o", "-", "--format", "csv", "--jobs", "1", "--quiet"]) == 0
     out = capsysbinary.readouterr().out.decode()
@@ -211,8 +211,8 @@ def test_dask_local_cluster_scores_in_order(postings, tmp_path):
     from joblib import parallel_config
 
     out = tmp_path / "dask.csv"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster), parallel_config(backend="dask"), \
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster), parallel_config(backend="dask"), \
             distributed.get_task_stream() as tasks:
         summary = score_file(postings, out, jobs=2, chunk_size=6)
     workers = {t["worker"] for t in tasks.data}

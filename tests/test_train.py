@@ -81,3 +81,10 @@ def test_three_labels_train_and_classify(tmp_path):
     save_model(model, tmp_path / "m3")
     texts = ops + MARKETING
     assert np.max(np.abs(load_model(tmp_path / "m3").predict_proba(texts) - model.pipeline.predict_proba(texts))) < 1e-9
+
+
+def test_duplicates_do_not_count_toward_the_minimum_per_label(tmp_path):
+    rows = [{"text": t, "label": "marketing"} for t in MARKETING] + [{"text": "Cold calling", "label": "sales"}] * 6
+    path = write_jsonl(tmp_path / "dups.jsonl", rows)
+    with pytest.raises(CorpusError, match="label 'sales' has 1 example"):
+        train([str(path)], params=FAST)
