@@ -162,7 +162,17 @@ def cross_validate(
     y = np.asarray(labels)
     classes = sorted(set(labels))
     groups = near_duplicate_groups(texts)
-    k = _n_splits(labels, n_splits)
+    # Folds split groups of near-duplicates, so each label needs as many distinct groups as folds.
+    distinct = min(len({g for g, lab in zip(groups, labels) if lab == c}) for c in classes)
+    k = min(_n_splits(labels, n_splits), distinct)
+    if k < 2:
+        from ._errors import CorpusError
+
+        raise CorpusError(
+            f"cross-validation needs at least two texts per label that are not near-duplicates of each other "
+            f"(same words once case, punctuation and digits are ignored); one label has {distinct}. "
+            f"Add more varied texts."
+        )
     folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=SEED)
     blocks = blocks if blocks is not None else _count_blocks(texts, params)
     splits = list(folds.split(texts, y, groups))

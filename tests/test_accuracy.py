@@ -10,9 +10,12 @@ import pytest
 
 from marksales._report import evaluate_predictions
 
-OVERALL_MACRO_F1 = 0.85
-FORM_MACRO_F1 = {"title": 0.85, "sentence": 0.80, "excerpt": 0.85, "posting": 0.90}
-MAX_BRIER = 0.12
+# Measured when the shipped model was built (README): 0.996 overall; title 1.000, sentence 0.989, excerpt 1.000,
+# posting 1.000; Brier 0.0036. The floors leave room for a retrain that moves a few borderline texts.
+OVERALL_MACRO_F1 = 0.96
+FORM_MACRO_F1 = {"title": 0.95, "sentence": 0.94, "excerpt": 0.95, "posting": 0.96}
+MAX_BRIER = 0.03
+MAX_NO_SIGNAL_SHARE = 0.02
 
 
 def _report(model, rows):
@@ -30,10 +33,21 @@ def test_dev_set_never_trained_on(model, dev_rows):
     from marksales._corpus import near_duplicate_key, read_labelled, shipped_corpus_files
 
     train_keys = {near_duplicate_key(e.text) for e in read_labelled(shipped_corpus_files())}
-    leaked = [r["text"] for r in dev_rows if near_duplicate_key(r["text"]) in train_keys]
-    # A handful of bare titles ("SDR") are bound to be written by both authors; sentences must not be.
-    assert len(leaked) <= 0.05 * len(dev_rows), leaked[:10]
-    assert all(len(t.split()) <= 4 for t in leaked), [t for t in leaked if len(t.split()) > 4]
+    leaked = [r for r in dev_rows if near_duplicate_key(r["text"]) in train_keys]
+    # Common titles ("CMO", "SEM Manager") are names both sides write; no sentence or posting may be shared.
+    assert [r["text"] for r in leaked if r["form"] != "title"] == []
+    titles = [r for r in dev_rows if r["form"] == "title"]
+    assert len(leaked) <= 0.5 * len(titles)
+
+
+def test_dev_floor_on_texts_the_training_corpus_does_not_contain(model, dev_rows):
+    from marksales._corpus import near_duplicate_key, read_labelled, shipped_corpus_files
+
+    train_keys = {near_duplicate_key(e.text) for e in read_labelled(shipped_corpus_files())}
+    unseen = [r for r in dev_rows if near_duplicate_key(r["text"]) not in train_keys]
+    unseen_titles = [r for r in unseen if r["form"] == "title"]
+    assert _report(model, unseen)["macro_f1"] >= OVERALL_MACRO_F1
+    assert _report(model, unseen_titles)["macro_f1"] >= FORM_MACRO_F1["title"]
 
 
 def test_dev_macro_f1_floor(model, dev_rows):
@@ -47,6 +61,11 @@ def test_dev_macro_f1_floor_per_form(model, dev_rows, form):
     assert len(rows) >= 40
     report = _report(model, rows)
     assert report["macro_f1"] >= FORM_MACRO_F1[form], report
+
+
+def test_real_job_text_is_rarely_flagged_as_no_signal(model, dev_rows):
+    flagged = [r["text"] for r in dev_rows if model.classify(r["text"]).no_signal]
+    assert len(flagged) <= MAX_NO_SIGNAL_SHARE * len(dev_rows), flagged
 
 
 def test_dev_probabilities_are_calibrated(model, dev_rows):

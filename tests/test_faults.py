@@ -63,12 +63,16 @@ def test_a_signal_during_score_leaves_no_output(tmp_path, sig):
 
 
 def test_sigterm_during_train_leaves_no_model(tmp_path):
-    src = _big_csv(tmp_path / "c.csv", 2000)
-    rows = src.read_text(encoding="utf-8").splitlines()
-    labelled = ["text,label"] + [f'"{r.split(",", 1)[1].strip(chr(34))} {i}",{("sales", "marketing")[i % 2]}'
-                                 for i, r in enumerate(rows[1:])]
+    import random
+
+    rng = random.Random(0)
+    words = "brand campaign seo press survey quota prospect close demo deal pipeline renew territory pitch".split()
     corpus = tmp_path / "corpus.csv"
-    corpus.write_text("\n".join(labelled) + "\n", encoding="utf-8")
+    with open(corpus, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(3000):
+            w.writerow([" ".join(rng.choices(words, k=40)), ("sales", "marketing")[i % 2]])
     out = tmp_path / "model"
     proc = subprocess.Popen([*CLI, "train", str(corpus), "-o", str(out), "--folds", "5"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

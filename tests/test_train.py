@@ -88,3 +88,11 @@ def test_duplicates_do_not_count_toward_the_minimum_per_label(tmp_path):
     path = write_jsonl(tmp_path / "dups.jsonl", rows)
     with pytest.raises(CorpusError, match="label 'sales' has 1 example"):
         train([str(path)], params=FAST)
+
+
+def test_a_corpus_of_near_duplicates_is_a_clear_error(tmp_path):
+    rows = [{"text": f"Brand manager {i}", "label": "marketing"} for i in range(10)]
+    rows += [{"text": f"Sales rep #{i}", "label": "sales"} for i in range(10)]
+    path = write_jsonl(tmp_path / "near.jsonl", rows)
+    with pytest.raises(CorpusError, match="near-duplicates"):
+        train([str(path)], params=FAST)
