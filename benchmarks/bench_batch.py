@@ -54,7 +54,9 @@ STOCK = """
 import csv, sys, joblib
 pipe = joblib.load(sys.argv[1])
 csv.field_size_limit(2**31 - 1)
-with open(sys.argv[2], newline="", encoding="utf-8") as fin, open(sys.argv[3], "w", newline="", encoding="utf-8") as fout:
+fin = open(sys.argv[2], newline="", encoding="utf-8")
+fout = open(sys.argv[3], "w", newline="", encoding="utf-8")
+with fin, fout:
     reader, writer = csv.reader(fin), csv.writer(fout)
     header = next(reader)
     writer.writerow(header + ["label"] + ["p_" + c for c in pipe.classes_])

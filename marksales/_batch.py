@@ -19,8 +19,8 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
