@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -109,6 +108,8 @@ def _parallel_map(model_path: str | None, chunks: Iterable[Sequence[str | None]]
         for chunk in chunks:
             yield _score_chunk(model_path, chunk)
         return
+    from concurrent.futures.process import BrokenProcessPool
+
     from joblib import Parallel, delayed
 
     # No backend is named here, so a caller's parallel_config(backend="dask") sends the chunks to the

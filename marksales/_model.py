@@ -76,9 +76,9 @@ class Model:
         offset = 0
         for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
             if spec.analyzer == "word":
-                for j, term in enumerate(vocab):
-                    if " " not in term and term not in stop:
-                        weights[offset + j] = strength[offset + j]
+                content = [j for j, term in enumerate(vocab) if " " not in term and term not in stop]
+                cols = np.asarray(content, dtype=np.intp) + offset
+                weights[cols] = strength[cols]
             offset += len(vocab)
         self._evidence_weights = weights
         self._binary = len(self.classes) == 2 and portable.calibration == "sigmoid"

@@ -14,6 +14,7 @@ The arithmetic reproduces scikit-learn's ``TfidfVectorizer`` (``word`` and ``cha
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import re
@@ -39,6 +40,7 @@ _WORD_CACHE_LIMIT = 200_000
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 _EMPTY_INDEX: IntArray = np.zeros(0, dtype=np.intp)
+_MISSES = itertools.repeat(-2)  # the default of a pair-cache lookup: "not looked up yet"
 
 
 def _strip_accents_unicode(s: str) -> str:
@@ -236,10 +238,9 @@ class PortableModel:
                 raise ModelFileError(f"{source}: vocabulary {spec.name!r} is not valid UTF-8") from exc
             vocab = tuple(text.split("\n")) if text else ()
             idf = np.asarray(need(f"idf_{i}"), dtype=np.float64)
-            if len(vocab) != n or len(set(vocab)) != n:
+            if len(vocab) != n:  # distinctness is checked where the lookup table is built (Scorer)
                 raise ModelFileError(
-                    f"{source}: vocabulary {spec.name!r} has {len(vocab)} terms "
-                    f"({len(set(vocab))} distinct), the header declares {n}"
+                    f"{source}: vocabulary {spec.name!r} has {len(vocab)} terms, the header declares {n}"
                 )
             if idf.shape != (n,):
                 raise ModelFileError(f"{source}: idf of {spec.name!r} has shape {idf.shape}, expected ({n},)")
@@ -315,7 +316,10 @@ class Scorer:
         offset = 0
         for i, (spec, vocab) in enumerate(zip(specs, model.vocabularies)):
             offsets.append(offset)
-            self._vocab.append({term: offset + j for j, term in enumerate(vocab)})
+            table = dict(zip(vocab, range(offset, offset + len(vocab))))
+            if len(table) != len(vocab):
+                raise ModelFileError(f"vocabulary {spec.name!r} repeats terms; the model file is inconsistent")
+            self._vocab.append(table)
             offset += len(vocab)
             (self._word_specs if spec.analyzer == "word" else self._char_specs).append((i, spec))
         self._offsets = np.array(offsets + [offset], dtype=np.intp)
@@ -324,18 +328,16 @@ class Scorer:
         self._idf = np.concatenate(
             [idf if spec.use_idf else np.ones_like(idf) for spec, idf in zip(specs, model.idfs)]
         )
-        self._block = np.repeat(np.arange(len(specs)), np.diff(self._offsets))
         self._normed = [s.norm == "l2" for s in specs]
         self._sublinear = [s.sublinear_tf for s in specs]
         self._binary = [s.binary for s in specs]
-        # word pairs of every word vectorizer, keyed by (first, second) for the bigram lookup
-        self._pairs = {
-            i: {tuple(t.split(" ")): self._vocab[i][t] for t in self._vocab[i] if t.count(" ") == 1}
-            for i, _ in self._word_specs
-        }
+        # Word pairs seen so far, keyed by (first, second): a tuple lookup instead of a joined string.
+        # Filled on demand (building it for the whole vocabulary would double the load time).
+        self._pairs: dict[int, dict[tuple[str, str], int]] = {i: {} for i, _ in self._word_specs}
         self._token_res = {i: re.compile(spec.token_pattern or "") for i, spec in self._word_specs}
         self._stop = {i: frozenset(spec.stop_words or ()) for i, spec in self._word_specs}
-        self._coef_t = np.ascontiguousarray(model.coef.T)  # (n_features, n_rows)
+        # (n_features, n_rows) for gathering rows of present features; two-class models use _coef0 instead
+        self._coef_t = np.ascontiguousarray(model.coef.T) if model.coef.shape[0] > 1 else model.coef.T
         self._coef0 = np.ascontiguousarray(model.coef[0]) if model.coef.shape[0] == 1 else None
         self._intercept0 = float(model.intercept[0])
         self._uniform_sublinear = len(specs) <= 2 and all(
@@ -434,7 +436,15 @@ class Scorer:
             for n in range(max(lo, 2), min(hi, len(stream)) + 1):
                 if n == 2:
                     # word pairs are looked up as tuples: no joined string to build and hash
-                    found = [j for j in map(self._pairs[i].get, zip(stream, stream[1:])) if j is not None]
+                    pairs = self._pairs[i]
+                    looked = list(map(pairs.get, zip(stream, stream[1:]), _MISSES))
+                    if -2 in looked:  # pairs not seen before: look them up once, remember the answer
+                        if len(pairs) >= _WORD_CACHE_LIMIT:
+                            pairs.clear()
+                        for k, j in enumerate(looked):
+                            if j == -2:
+                                looked[k] = pairs[stream[k], stream[k + 1]] = get(stream[k] + " " + stream[k + 1], -1)
+                    found = [j for j in looked if j >= 0]
                 else:
                     grams = map(" ".join, zip(*(stream[k:] for k in range(n))))
                     found = [j for j in map(get, grams) if j is not None]
@@ -567,4 +577,4 @@ class Scorer:
         return self.model.vectorizers[i].name, self.model.vocabularies[i][j - int(self._offsets[i])]
 
     def analyzer_of(self, j: int) -> str:
-        return self.model.vectorizers[int(self._block[j])].analyzer
+        return self.model.vectorizers[int(np.searchsorted(self._offsets, j, side="right") - 1)].analyzer
