@@ -30,7 +30,7 @@ from ._types import Prediction
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 2000
+DEFAULT_CHUNK_SIZE = 500  # ~1 MB of 2 KB postings per chunk in flight
 _FIELD_LIMIT = 2**31 - 1  # cells of any size (1 MB postings and beyond)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ON_ERROR = ("mark", "fail")
@@ -61,6 +61,16 @@ def _worker_model(model_path: str | None) -> Any:
     from ._model import load_model
 
     return load_model(model_path)
+
+
+def _model_classes(model_path: str | None, jobs: int) -> tuple[str, ...]:
+    """The model's classes. Scoring in this process loads the model; for workers the header is enough,
+    so the parent does not hold a copy of a model it never uses."""
+    if jobs == 1:
+        return tuple(_worker_model(model_path).classes)
+    from ._model import read_classes
+
+    return read_classes(model_path)
 
 
 @functools.cache
@@ -157,7 +167,7 @@ def classify_chunks(texts: Iterable[str], *, model: str | Path | None = None, ch
                 raise type_error(f"texts[{i}]", "a str", t, "Convert the item to str or drop it first.")
             yield t
 
-    classes = _worker_model(model_path).classes
+    classes = _model_classes(model_path, jobs)
     for result in _parallel_map(model_path, _chunks(checked(), chunk_size), jobs):
         for label, score, probs, evidence, no_signal in result:  # type: ignore[misc]
             yield Prediction(label, score, dict(zip(classes, probs)), evidence, no_signal)
@@ -437,8 +447,9 @@ def score_file(
         if not Path(in_path).exists():
             raise FileNotFoundError(f"no input file {in_path!r}.")
     model_path = None if model is None else str(model)
-    m = _worker_model(model_path)  # load once here: a broken model fails before any output exists
-    added = [prefix + c for c in ["label", "score", *(f"p_{c}" for c in m.classes), "evidence", "no_signal", "error"]]
+    # A broken model fails here, before any output exists; with workers, only the header is read here.
+    classes = _model_classes(model_path, jobs)
+    added = [prefix + c for c in ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal", "error"]]
 
     rows_done = errors = 0
     with _open_input(in_path, encoding) as stream:

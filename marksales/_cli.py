@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-format", choices=["csv", "tsv", "jsonl"], help="default: from the extension or input")
     p.add_argument("--encoding", default="utf-8-sig", help="file encoding (default: UTF-8, with or without BOM)")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: -1, all cores)")
-    p.add_argument("--chunk-size", type=int, default=2000, help="rows per chunk (default: 2000)")
+    p.add_argument("--chunk-size", type=int, default=500, help="rows per chunk (default: 500)")
     p.add_argument("--on-error", choices=["mark", "fail"], default="mark",
                    help="a row without usable text: mark it in the error column (default) or stop")
     p.add_argument("--safe-csv", nargs="?", const="added", default="off", choices=["off", "added", "all"],

@@ -408,6 +408,23 @@ def _default_model() -> Model:
     return _load_portable(path)
 
 
+def read_classes(path: str | Path | None) -> tuple[str, ...]:
+    """The classes of a model from its portable header alone (cheap: no vocabulary is built)."""
+    if path is None:
+        p = Path(str(resources.files("marksales.models") / PORTABLE_NAME))
+    else:
+        p = Path(path)
+        p = p / PORTABLE_NAME if p.is_dir() else p
+    if p.suffix != ".npz":
+        return load_model(p).classes
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            header = json.loads(npz["header"].tobytes().decode("utf-8"))
+        return tuple(str(c) for c in header["classes"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{str(p)!r} is not a readable portable model: {exc}") from exc
+
+
 def default_model() -> Model:
     """The shipped model (loaded on first use, then cached)."""
     return _default_model()

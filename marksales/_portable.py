@@ -35,7 +35,7 @@ FORMAT_VERSION = 1
 
 _WHITE_SPACES = re.compile(r"\s\s+")
 # Words whose analysis is cached; a posting file has far fewer distinct words than this.
-_WORD_CACHE_LIMIT = 200_000
+_WORD_CACHE_LIMIT = 50_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
