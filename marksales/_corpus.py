@@ -126,7 +126,9 @@ def read_labelled(
 
 def _jsonl_rows(content: str, name: str, problems: list[str]) -> list[tuple[int, dict[str, object]]]:
     rows = []
-    for line_no, line in enumerate(content.splitlines(), start=1):
+    # JSON Lines are separated by "\n" only: str.splitlines() would also split inside strings that hold
+    # U+0085 or U+2028, which json.dumps(ensure_ascii=False) writes unescaped.
+    for line_no, line in enumerate(content.split("\n"), start=1):
         if not line.strip():
             continue
         try:

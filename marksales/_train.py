@@ -94,21 +94,23 @@ def _n_splits(labels: Sequence[str], wanted: int) -> int:
     return max(2, min(wanted, int(smallest)))
 
 
+def _count_one(vec: Any, texts: Sequence[str]) -> Any:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    counter = CountVectorizer(analyzer=vec.analyzer, ngram_range=vec.ngram_range, lowercase=vec.lowercase,
+                              strip_accents=vec.strip_accents, token_pattern=vec.token_pattern,
+                              stop_words=vec.stop_words, dtype=np.float64)
+    return counter.fit_transform(texts).tocsr()
+
+
 def _count_blocks(texts: Sequence[str], params: Params) -> list[tuple[Any, int]]:
     """Term counts of every text for each feature block, analysed once with the Pipeline's own analyzers.
 
     Returns (count matrix, min_df) per block. The vocabulary is every term (min_df=1), sorted as
     scikit-learn sorts it, so a fold's vocabulary is a subset in the same column order.
     """
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    blocks = []
-    for _, vec in build_pipeline(params, calibrate=False).named_steps["features"].transformer_list:
-        counter = CountVectorizer(analyzer=vec.analyzer, ngram_range=vec.ngram_range, lowercase=vec.lowercase,
-                                  strip_accents=vec.strip_accents, token_pattern=vec.token_pattern,
-                                  stop_words=vec.stop_words, dtype=np.float64)
-        blocks.append((counter.fit_transform(texts).tocsr(), vec.min_df))
-    return blocks
+    vecs = [vec for _, vec in build_pipeline(params, calibrate=False).named_steps["features"].transformer_list]
+    return [(_count_one(vec, texts), vec.min_df) for vec in vecs]
 
 
 def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.ndarray,
@@ -140,6 +142,16 @@ def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.
     return sp.hstack(train_parts, format="csr"), sp.hstack(test_parts, format="csr")
 
 
+def _fold(blocks: list[tuple[Any, int]], params: Params, y: np.ndarray, classes: list[str],
+          train_idx: np.ndarray, test_idx: np.ndarray) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """One cross-validation fold: features and calibrated classifier from the training rows only."""
+    x_train, x_test = _fold_features(blocks, params, train_idx, test_idx)
+    inner = _n_splits(y[train_idx].tolist(), CALIBRATION_FOLDS)
+    clf = build_pipeline(params, n_splits=inner).named_steps["clf"]
+    clf.fit(x_train, y[train_idx])
+    return test_idx, [classes.index(c) for c in clf.classes_], clf.predict_proba(x_test)
+
+
 def cross_validate(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -155,7 +167,9 @@ def cross_validate(
     Each fold fits the features and the calibrated classifier on its training rows only, so the
     reported calibration is what the model's probabilities look like on unseen text. The text is
     analysed once (``_count_blocks``); ``blocks`` may pass that analysis in when it is shared.
+    Folds run in ``n_jobs`` worker processes.
     """
+    from joblib import Parallel, delayed
     from sklearn.model_selection import StratifiedGroupKFold
 
     texts = list(texts)
@@ -175,26 +189,14 @@ def cross_validate(
         )
     folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=SEED)
     blocks = blocks if blocks is not None else _count_blocks(texts, params)
-    splits = list(folds.split(texts, y, groups))
-
-    def one_fold(train_idx: np.ndarray, test_idx: np.ndarray) -> tuple[np.ndarray, list[int], np.ndarray]:
-        x_train, x_test = _fold_features(blocks, params, train_idx, test_idx)
-        inner = _n_splits(y[train_idx].tolist(), CALIBRATION_FOLDS)
-        clf = build_pipeline(params, n_splits=inner).named_steps["clf"]
-        clf.fit(x_train, y[train_idx])
-        return test_idx, [classes.index(c) for c in clf.classes_], clf.predict_proba(x_test)
-
-    from joblib import Parallel, delayed
-
-    # Threads: the solvers spend their time in compiled code that releases the GIL, and the folds share
-    # the count matrices without copying them. Results do not depend on the order folds finish in.
+    tasks = [delayed(_fold)(blocks, params, y, classes, tr, te) for tr, te in folds.split(texts, y, groups)]
     proba = np.zeros((len(texts), len(classes)))
-    done = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-        delayed(one_fold)(tr, te) for tr, te in splits)
-    for fold, (test_idx, cols, got) in enumerate(done):
+    # Processes: the solvers hold the GIL for much of their time. Results do not depend on the order
+    # the folds finish in.
+    for n, (test_idx, cols, got) in enumerate(Parallel(n_jobs=n_jobs, return_as="generator")(tasks), start=1):
         proba[np.ix_(test_idx, cols)] = got
         if progress:
-            progress(f"fold {fold + 1}/{k} done")
+            progress(f"fold {n}/{k} done")
     report = evaluate_predictions(list(y), proba, classes)
     report["n_splits"] = k
     return report
@@ -383,10 +385,16 @@ def train(
         grid = SEARCH_GRID if search_grid is True else search_grid
         params, search_rows = search(texts, ys, params, grid, n_splits=n_splits, progress=say)
         say(f"search chose {params.to_json()}")
+    from concurrent.futures import ThreadPoolExecutor
+
     start = time.perf_counter()
-    cv = cross_validate(texts, ys, params, n_splits=n_splits, progress=say)
+    # The final fit runs here while a thread waits on the cross-validation's worker processes. It stays
+    # in this process so that the pickled Pipeline's bytes are the same from run to run.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(cross_validate, texts, ys, params, n_splits=n_splits, progress=say)
+        pipeline = fit(texts, ys, params)
+        cv = pending.result()
     cv_seconds = time.perf_counter() - start
-    pipeline = fit(texts, ys, params)
     portable = to_portable(pipeline, {"evidence_stop_words": english_stop_words()})
     scratch = Model(portable)
     threshold = no_signal_threshold([scratch.evidence(t) for t in texts])

@@ -113,7 +113,7 @@ def test_jsonl_rows_keep_their_keys_and_non_text_is_marked(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out.jsonl"
     summary = score_file(path, out)
-    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
     assert [g["id"] for g in got] == [1, 2, 3] and got[0]["meta"] == {"a": [1, 2]}
     assert got[0]["label"] == classify("SDR").label and got[0]["error"] is None
     assert "int" in got[1]["error"] and "missing 'text'" in got[2]["error"]

@@ -112,7 +112,7 @@ def test_score_file_keeps_every_jsonl_row_in_order(tmp_path_factory, objs):
     src.write_text("".join(json.dumps({**o, "n": i}) + "\n" for i, o in enumerate(objs)), encoding="utf-8")
     out = d / "out.jsonl"
     summary = score_file(src, out)
-    got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    got = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
     assert summary.rows == len(got) == len(objs)
     assert [g["n"] for g in got] == list(range(len(objs)))
     for o, g in zip(objs, got):

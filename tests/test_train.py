@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,11 @@ def test_a_corpus_of_near_duplicates_is_a_clear_error(tmp_path):
     path = write_jsonl(tmp_path / "near.jsonl", rows)
     with pytest.raises(CorpusError, match="near-duplicates"):
         train([str(path)], params=FAST)
+
+
+def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path):
+    rows = [{"text": t + "\u2028\x85", "label": "marketing"} for t in MARKETING]
+    rows += [{"text": t, "label": "sales"} for t in SALES]
+    path = tmp_path / "seps.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert train([str(path)], params=FAST, n_splits=3).metadata["corpus"]["n_texts"] == len(rows)
