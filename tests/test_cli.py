@@ -71,3 +71,36 @@ def test_installed_entry_point_and_module_run():
     out = subprocess.run([sys.executable, "-m", "marksales", "classify", "Account Executive"],
                          capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == classify("Account Executive").label
+
+
+def _corpus(tmp_path, name="c.jsonl"):
+    from .conftest import MARKETING, SALES, write_jsonl
+
+    rows = [{"text": t, "label": "marketing"} for t in MARKETING] + [{"text": t, "label": "sales"} for t in SALES]
+    return write_jsonl(tmp_path / name, rows)
+
+
+def test_train_evaluate_compare_round_trip(tmp_path, capsys):
+    corpus = _corpus(tmp_path)
+    out = tmp_path / "m"
+    assert main(["train", str(corpus), "-o", str(out), "--folds", "3", "--C", "4", "--quiet"]) == 0
+    assert "cross-validation:" in capsys.readouterr().out
+    assert (out / "model.md").read_text().startswith("# marksales model card")
+    assert main(["train", str(corpus), "-o", str(out), "--quiet"]) == 1  # exists, no --force
+    assert "--force" in capsys.readouterr().err
+    assert main(["evaluate", str(out), str(corpus)]) == 0
+    assert "macro-F1=" in capsys.readouterr().out
+    assert main(["compare", "models", str(out), str(corpus)]) == 0
+    report = capsys.readouterr().out
+    assert "A: models" in report and "predictions flip between A and B" in report
+    assert main(["classify", "--model", str(out), "--json", "Brand Manager"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in ("marketing", "sales")
+
+
+def test_train_reports_corpus_problems_with_file_and_line(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"text,label\nBrand Manager,marketing\nCold calling \xff,sales\n")
+    assert main(["train", str(path), "-o", str(tmp_path / "m"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.csv:3: bytes that are not valid utf-8-sig" in err
+    assert not (tmp_path / "m").exists()
