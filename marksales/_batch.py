@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -204,8 +205,12 @@ def _open_input(path: str, encoding: str) -> IO[str]:
     return open(path, encoding=encoding, errors="surrogateescape", newline="")
 
 
+# What surrogateescape makes of a byte that is not valid in the encoding: U+DC80..U+DCFF.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
 def _has_undecodable(s: str) -> bool:
-    return any("\udc80" <= c <= "\udcff" for c in s)
+    return _UNDECODABLE.search(s) is not None
 
 
 def _row_text(record: dict[str, Any], columns: Sequence[str]) -> tuple[str | None, str]:
