@@ -33,7 +33,7 @@ class Params:
 
     word_ngram: tuple[int, int] = (1, 2)
     char_ngram: tuple[int, int] | None = (2, 5)
-    word_min_df: int = 1
+    word_min_df: int = 2
     char_min_df: int = 2
     sublinear_tf: bool = True
     C: float = 8.0
