@@ -18,7 +18,6 @@ import itertools
 import json
 import math
 import re
-import threading
 import unicodedata
 import zipfile
 from collections.abc import Sequence
@@ -347,7 +346,6 @@ class Scorer:
         self._split = int(offsets[1]) if len(specs) == 2 else 0
         self._log_tf = np.log(np.maximum(np.arange(4096), 1)) + 1.0
         self._cache: dict[str, tuple[IntArray, tuple[tuple[str, ...], ...]]] = {}
-        self._cache_lock = threading.Lock()
 
     # ---------------------------------------------------------------- features
 
@@ -396,9 +394,7 @@ class Scorer:
         if hit is None:
             hit = self._analyze_word(word)
             if len(self._cache) >= _WORD_CACHE_LIMIT:
-                with self._cache_lock:
-                    if len(self._cache) >= _WORD_CACHE_LIMIT:
-                        self._cache = {}
+                self._cache.clear()  # a bounded cache; one dict operation, safe beside readers in other threads
             self._cache[word] = hit
         return hit
 
