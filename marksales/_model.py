@@ -137,7 +137,14 @@ class Model:
             z = self._a * d + self._b
             # expit(-z); for z beyond 700 exp() would overflow, and the probability is 0 anyway
             p1 = 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
-            probs = {self.classes[0]: 1.0 - p1, self.classes[1]: p1}
+            c0, c1 = self.classes
+            probs = {c0: 1.0 - p1, c1: p1}
+            evidence = float(np.add.reduce(self._evidence_weights[idx])) if idx.size else 0.0
+            if evidence < self.no_signal_threshold:
+                return Prediction(c1 if p1 > 0.5 else c0, 0.5, dict(self._uniform), evidence, True)
+            # ties go to the first class, as max() does below
+            return Prediction(c1, p1, probs, evidence, False) if p1 > 0.5 else Prediction(c0, 1.0 - p1, probs,
+                                                                                          evidence, False)
         else:
             idx, values = self._scorer.tfidf(text)
             row = self._scorer.proba_from_decision(

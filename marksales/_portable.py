@@ -405,7 +405,9 @@ class Scorer:
 
     def term_indices(self, text: str) -> IntArray:
         """All feature occurrences of ``text`` (indices with repeats), as the vectorizers would count them."""
-        words = self.words(text)
+        if self._lowercase:  # preprocess(), inlined: this is the hot path
+            text = text.lower()
+        words = (self._accents(text) if self._accents is not None else text).split()
         if not words:
             return _EMPTY_INDEX
         cache_get = self._cache.get
