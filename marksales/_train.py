@@ -143,13 +143,46 @@ def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.
 
 
 def _fold(blocks: list[tuple[Any, int]], params: Params, y: np.ndarray, classes: list[str],
-          train_idx: np.ndarray, test_idx: np.ndarray) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """One cross-validation fold: features and calibrated classifier from the training rows only."""
+          train_idx: np.ndarray, test_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One cross-validation fold: features and the regression from the training rows only.
+
+    Returns the test rows and their decision values, one column per class (for two classes the
+    single decision column counts for the second class and, negated, for the first).
+    """
     x_train, x_test = _fold_features(blocks, params, train_idx, test_idx)
-    inner = _n_splits(y[train_idx].tolist(), CALIBRATION_FOLDS)
-    clf = build_pipeline(params, n_splits=inner).named_steps["clf"]
-    clf.fit(x_train, y[train_idx])
-    return test_idx, [classes.index(c) for c in clf.classes_], clf.predict_proba(x_test)
+    lr = build_pipeline(params, calibrate=False).named_steps["clf"]
+    lr.fit(x_train, y[train_idx])
+    d = lr.decision_function(x_test)
+    scores = np.zeros((len(test_idx), len(classes)))
+    cols = [classes.index(c) for c in lr.classes_]
+    if d.ndim == 1:
+        scores[:, cols[1]] = d
+        scores[:, cols[0]] = -d
+    else:
+        scores[:, cols] = d
+    return test_idx, scores
+
+
+def _platt(scores: np.ndarray, y: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Sigmoid-calibrated probabilities from out-of-fold decision values, as the shipped model does it.
+
+    The final model fits its sigmoid on out-of-fold decisions of its own training data
+    (CalibratedClassifierCV, ensemble=False); here one sigmoid per class is fitted on the
+    cross-validation's out-of-fold decisions, two parameters on all texts.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    def sigmoid_for(col: int) -> np.ndarray:
+        target = (y == classes[col]).astype(int)
+        platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, [col]], target)
+        return np.asarray(platt.predict_proba(scores[:, [col]])[:, 1], dtype=np.float64)
+
+    if len(classes) == 2:
+        p1 = sigmoid_for(1)
+        return np.column_stack([1.0 - p1, p1])
+    p = np.column_stack([sigmoid_for(c) for c in range(len(classes))])
+    normalised: np.ndarray = p / p.sum(axis=1, keepdims=True)
+    return normalised
 
 
 def cross_validate(
@@ -164,8 +197,8 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Out-of-fold evaluation of ``params`` with folds that keep near-duplicate texts together.
 
-    Each fold fits the features and the calibrated classifier on its training rows only, so the
-    reported calibration is what the model's probabilities look like on unseen text. The text is
+    Each fold fits the features and the regression on its training rows only; the out-of-fold
+    decisions are then calibrated by a sigmoid (``_platt``), as the final model's are. The text is
     analysed once (``_count_blocks``); ``blocks`` may pass that analysis in when it is shared.
     Folds run in ``n_jobs`` worker processes.
     """
@@ -190,14 +223,14 @@ def cross_validate(
     folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=SEED)
     blocks = blocks if blocks is not None else _count_blocks(texts, params)
     tasks = [delayed(_fold)(blocks, params, y, classes, tr, te) for tr, te in folds.split(texts, y, groups)]
-    proba = np.zeros((len(texts), len(classes)))
+    scores = np.zeros((len(texts), len(classes)))
     # Processes: the solvers hold the GIL for much of their time. Results do not depend on the order
     # the folds finish in.
-    for n, (test_idx, cols, got) in enumerate(Parallel(n_jobs=n_jobs, return_as="generator")(tasks), start=1):
-        proba[np.ix_(test_idx, cols)] = got
+    for n, (test_idx, got) in enumerate(Parallel(n_jobs=n_jobs, return_as="generator")(tasks), start=1):
+        scores[test_idx] = got
         if progress:
             progress(f"fold {n}/{k} done")
-    report = evaluate_predictions(list(y), proba, classes)
+    report = evaluate_predictions(list(y), _platt(scores, y, classes), classes)
     report["n_splits"] = k
     return report
 
@@ -385,16 +418,12 @@ def train(
         grid = SEARCH_GRID if search_grid is True else search_grid
         params, search_rows = search(texts, ys, params, grid, n_splits=n_splits, progress=say)
         say(f"search chose {params.to_json()}")
-    from concurrent.futures import ThreadPoolExecutor
-
     start = time.perf_counter()
-    # The final fit runs here while a thread waits on the cross-validation's worker processes. It stays
-    # in this process so that the pickled Pipeline's bytes are the same from run to run.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(cross_validate, texts, ys, params, n_splits=n_splits, progress=say)
-        pipeline = fit(texts, ys, params)
-        cv = pending.result()
+    cv = cross_validate(texts, ys, params, n_splits=n_splits, progress=say)
     cv_seconds = time.perf_counter() - start
+    # Fitted in this process, after the folds: in a worker its pickle bytes varied from run to run, and
+    # beside the folds it only competed with them for the two cores.
+    pipeline = fit(texts, ys, params)
     portable = to_portable(pipeline, {"evidence_stop_words": english_stop_words()})
     scratch = Model(portable)
     threshold = no_signal_threshold([scratch.evidence(t) for t in texts])
