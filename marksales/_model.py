@@ -131,6 +131,9 @@ class Model:
             return self._one(texts)
         return [self._one(t) for t in _checked_texts(texts, "texts")]
 
+    def _evidence(self, idx: np.ndarray) -> float:
+        return float(np.add.reduce(self._evidence_weights[idx])) if idx.size else 0.0
+
     def _one(self, text: str) -> Prediction:
         if self._binary:
             d, idx = self._scorer.binary_decision(text)
@@ -139,25 +142,20 @@ class Model:
             p1 = 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
             c0, c1 = self.classes
             probs = {c0: 1.0 - p1, c1: p1}
-            evidence = float(np.add.reduce(self._evidence_weights[idx])) if idx.size else 0.0
-            if evidence < self.no_signal_threshold:
-                return Prediction(c1 if p1 > 0.5 else c0, 0.5, dict(self._uniform), evidence, True)
-            # ties go to the first class, as max() does below
-            return Prediction(c1, p1, probs, evidence, False) if p1 > 0.5 else Prediction(c0, 1.0 - p1, probs,
-                                                                                          evidence, False)
+            label = c1 if p1 > 0.5 else c0  # a tie goes to the first class, as max() does below
         else:
             idx, values = self._scorer.tfidf(text)
             row = self._scorer.proba_from_decision(
                 (values @ self._scorer._coef_t[idx] + self._scorer.model.intercept)[None, :]
             )[0]
             probs = dict(zip(self.classes, row.tolist()))
-        evidence = float(self._evidence_weights[idx].sum()) if idx.size else 0.0
-        label = max(probs, key=probs.__getitem__)
+            label = max(probs, key=probs.__getitem__)
+        evidence = self._evidence(idx)
         if evidence < self.no_signal_threshold:
             return Prediction(label, 1.0 / len(self.classes), dict(self._uniform), evidence, True)
         return Prediction(label, probs[label], probs, evidence, False)
 
-    def classify_iter(self, texts: Iterable[str], *, chunk_size: int = 1000) -> Iterator[Prediction]:
+    def classify_iter(self, texts: Iterable[str]) -> Iterator[Prediction]:
         """Classify an iterable of texts lazily, in order: memory stays flat for any length.
 
         Works on any iterable of strings, a pandas Series included (pandas is not needed).
@@ -187,8 +185,7 @@ class Model:
         """The evidence measure of ``text`` (see ``Prediction.evidence``)."""
         if not isinstance(text, str):
             raise type_error("text", "a str", text, "Pass the text itself.")
-        idx, _ = self._scorer.tfidf(text)
-        return float(self._evidence_weights[idx].sum()) if idx.size else 0.0
+        return self._evidence(self._scorer.counts(text)[0])
 
     # ---------------------------------------------------------------- explanation
 

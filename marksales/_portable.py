@@ -323,7 +323,7 @@ class Scorer:
             (self._word_specs if spec.analyzer == "word" else self._char_specs).append((i, spec))
         self._offsets = np.array(offsets + [offset], dtype=np.intp)
         self.n_features = offset
-        # Per-feature idf, and the block (vectorizer) each feature belongs to, for the per-block l2 norm.
+        # Per-feature idf over all blocks; each block is l2-normed on its own (offsets mark the blocks).
         self._idf = np.concatenate(
             [idf if spec.use_idf else np.ones_like(idf) for spec, idf in zip(specs, model.idfs)]
         )
@@ -475,8 +475,12 @@ class Scorer:
     def tfidf(self, text: str) -> tuple[IntArray, FloatArray]:
         """The text's non-zero TF-IDF features: sorted feature indices and their values."""
         idx, counts, total = self.counts(text)
+        return idx, self._values(idx, counts, total)
+
+    def _values(self, idx: IntArray, counts: IntArray, total: int) -> FloatArray:
+        """TF-IDF values of the distinct features ``idx`` occurring ``counts`` times, l2-normed per block."""
         if idx.size == 0:
-            return idx, np.zeros(0)
+            return np.zeros(0)
         values = np.empty(idx.size)
         cuts = [0, *idx.searchsorted(self._offsets[1:-1]).tolist(), idx.size]
         for b in range(len(cuts) - 1):
@@ -489,7 +493,7 @@ class Scorer:
                 if norm > 0:
                     v /= norm
             values[lo:hi] = v
-        return idx, values
+        return values
 
     def binary_decision(self, text: str) -> tuple[float, IntArray]:
         """The decision value of a one-row (two-class) model for ``text``, and its distinct features.
@@ -501,7 +505,7 @@ class Scorer:
         if idx.size == 0:
             return self._intercept0, idx
         if not self._uniform_sublinear or total >= self._log_tf.size:
-            _, values = self.tfidf(text)
+            values = self._values(idx, counts, total)
             return float(self._coef0[idx].dot(values)) + self._intercept0, idx  # type: ignore[index]
         # Every block sublinear and l2-normed (the shipped settings): per block, sum(c*v) / sqrt(sum(v*v)).
         v = self._log_tf[counts] * self._idf[idx]
@@ -569,10 +573,13 @@ class Scorer:
             per_class = coef - coef.mean(axis=0, keepdims=True)
         return idx, per_class.T
 
+    def _block_of(self, j: int) -> int:
+        return int(np.searchsorted(self._offsets, j, side="right") - 1)
+
     def feature_name(self, j: int) -> tuple[str, str]:
         """The vectorizer name and the term of global feature ``j``."""
-        i = int(np.searchsorted(self._offsets, j, side="right") - 1)
+        i = self._block_of(j)
         return self.model.vectorizers[i].name, self.model.vocabularies[i][j - int(self._offsets[i])]
 
     def analyzer_of(self, j: int) -> str:
-        return self.model.vectorizers[int(np.searchsorted(self._offsets, j, side="right") - 1)].analyzer
+        return self.model.vectorizers[self._block_of(j)].analyzer

@@ -448,11 +448,9 @@ def train(
     }
     model = Model(portable, meta, None, pipeline)
     if dev:
-        meta["dev"] = evaluate_files(model, dev, text_column=text_column, label_column=label_column)
+        meta["dev"], dev_proba = _evaluate(model, dev, text_column=text_column, label_column=label_column)
         # The dev probabilities as trained: a later install (other numpy, other scikit-learn) must reproduce them.
-        dev_texts = [e.text for e in read_labelled([str(p) for p in dev], text_column=text_column,
-                                                   label_column=label_column)]
-        meta["reference_probabilities"] = model.predict_proba(dev_texts).tolist()
+        meta["reference_probabilities"] = dev_proba.tolist()
     model.metadata = meta
     return model
 
@@ -467,6 +465,12 @@ def _short(path: str) -> str:
 def evaluate_files(model: Any, paths: Sequence[str], *, text_column: str = "text",
                    label_column: str = "label") -> dict[str, Any]:
     """Evaluate ``model`` on labelled files; adds macro-F1 by ``form`` when the files have that column."""
+    return _evaluate(model, paths, text_column=text_column, label_column=label_column)[0]
+
+
+def _evaluate(model: Any, paths: Sequence[str], *, text_column: str, label_column: str
+              ) -> tuple[dict[str, Any], np.ndarray]:
+    """``evaluate_files``'s report, and the probabilities it was computed from."""
     from ._corpus import read_labelled
 
     examples = read_labelled(list(paths), text_column=text_column, label_column=label_column)
@@ -482,7 +486,7 @@ def evaluate_files(model: Any, paths: Sequence[str], *, text_column: str = "text
             r = evaluate_predictions([ys[i] for i in keep], proba[keep], model.classes)
             by_form[form] = {"n": r["n"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
         report["by_form"] = by_form
-    return report
+    return report, proba
 
 
 def _forms(paths: Sequence[str]) -> list[str] | None:
