@@ -23,6 +23,22 @@ def fingerprint(meta: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(stable, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
+def _drop_process_state(pipeline: Any) -> None:
+    """Remove what a fitted scikit-learn object remembers about this process before it is pickled.
+
+    A vectorizer notes ``id(self.stop_words)`` (a memory address, different in every process) once it
+    has checked its stop words; pickled, it made two builds of the same model differ by those bytes.
+    The note is a cache: scikit-learn checks again, and notes again, on the next use.
+    """
+    get_params = getattr(pipeline, "get_params", None)
+    if get_params is None:
+        return
+    for part in [pipeline, *get_params(deep=True).values()]:
+        state = getattr(part, "__dict__", None)
+        if isinstance(state, dict):
+            state.pop("_stop_words_id", None)
+
+
 def created_stamp() -> str:
     """UTC creation time, or SOURCE_DATE_EPOCH's when set (reproducible builds)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
@@ -61,6 +77,7 @@ def save_model(model: Model, directory: str | Path, *, force: bool = False) -> P
         portable_bytes = model.portable.to_bytes()
         (tmp / PORTABLE_NAME).write_bytes(portable_bytes)
         if model._pipeline is not None:
+            _drop_process_state(model._pipeline)
             joblib.dump(model._pipeline, tmp / PICKLE_NAME)
         files = {PORTABLE_NAME: sha256_bytes(portable_bytes)}
         if (tmp / PICKLE_NAME).exists():

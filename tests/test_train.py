@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -43,7 +46,24 @@ def test_same_corpus_same_predictions_and_fingerprint(tiny_corpus, tmp_path):
     save_model(a, tmp_path / "a")
     save_model(b, tmp_path / "b")
     assert a.metadata["fingerprint"] == b.metadata["fingerprint"]
-    assert (tmp_path / "a" / "model.npz").read_bytes() == (tmp_path / "b" / "model.npz").read_bytes()
+    for name in ("model.npz", "model.joblib"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_separate_processes_build_byte_identical_models(tiny_corpus, tmp_path):
+    # Within one process memory addresses repeat; a pickled address (an id()) only shows across processes.
+    code = ("import sys; from marksales._train import Params, train; from marksales._artifacts import save_model; "
+            "save_model(train([sys.argv[1]], params=Params(char_ngram=(3, 4), C=4.0, char_min_df=1), n_splits=3), "
+            "sys.argv[2])")
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1334275200", "PYTHONHASHSEED": "random"}
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-c", code, str(tiny_corpus), str(tmp_path / name)], check=True, env=env)
+    for name in ("model.npz", "model.joblib", "model.md"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    meta = [json.loads((tmp_path / name / "model.json").read_text(encoding="utf-8")) for name in ("a", "b")]
+    for m in meta:
+        del m["timings"]  # seconds: the one run-dependent entry, outside the fingerprint
+    assert meta[0] == meta[1]
 
 
 def test_saving_over_a_model_needs_force(tiny_corpus, tmp_path):
