@@ -45,6 +45,25 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def evidence_weights(portable: PortableModel) -> np.ndarray:
+    """Per feature, what its presence adds to a text's evidence (see ``Prediction.evidence``).
+
+    The largest |coefficient| over the classes for single content words (not stop words, not
+    bigrams, not character n-grams); zero for every other feature.
+    """
+    stop = frozenset(portable.extra.get("evidence_stop_words", ()))
+    weights = np.zeros(portable.coef.shape[1])
+    strength = np.abs(portable.coef).max(axis=0)
+    offset = 0
+    for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
+        if spec.analyzer == "word":
+            content = [j for j, term in enumerate(vocab) if " " not in term and term not in stop]
+            cols = np.asarray(content, dtype=np.intp) + offset
+            weights[cols] = strength[cols]
+        offset += len(vocab)
+    return weights
+
+
 class Model:
     """A loaded marksales model: classification, explanation and metadata.
 
@@ -70,17 +89,7 @@ class Model:
         self._uniform = {c: 1.0 / len(self.classes) for c in self.classes}
         extra = portable.extra
         self.no_signal_threshold = float(extra.get("no_signal_threshold", 0.0))
-        stop = frozenset(extra.get("evidence_stop_words", ()))
-        weights = np.zeros(self._scorer.n_features)
-        strength = np.abs(portable.coef).max(axis=0)
-        offset = 0
-        for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
-            if spec.analyzer == "word":
-                content = [j for j, term in enumerate(vocab) if " " not in term and term not in stop]
-                cols = np.asarray(content, dtype=np.intp) + offset
-                weights[cols] = strength[cols]
-            offset += len(vocab)
-        self._evidence_weights = weights
+        self._evidence_weights = evidence_weights(portable)
         self._binary = len(self.classes) == 2 and portable.calibration == "sigmoid"
         if self._binary:
             self._a = float(portable.calib_a[0])

@@ -1,0 +1,135 @@
+"""Training's shortcuts give what the plain scikit-learn way gives.
+
+Training analyses the text once and derives from that analysis each fold's features, the final
+Pipeline's fit and the training texts' evidence; it deals the folds itself. Each shortcut is checked
+here against the slow way it stands in for.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from marksales._corpus import deduplicate, near_duplicate_groups, read_labelled, shipped_corpus_files
+from marksales._model import Model
+from marksales._train import (
+    Params,
+    _count_blocks,
+    _fold_features,
+    _training_evidence,
+    build_pipeline,
+    english_stop_words,
+    fit,
+    grouped_folds,
+    to_portable,
+)
+
+SETTINGS = [Params(), Params(word_ngram=(1, 1), char_ngram=None, word_min_df=1), Params(char_ngram=(3, 5))]
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[list[str], list[str]]:
+    """A spread of the shipped corpus: titles, sentences and postings of both labels."""
+    examples = deduplicate(read_labelled(shipped_corpus_files()))
+    picked = examples[::12]
+    return [e.text for e in picked], [e.label for e in picked]
+
+
+@pytest.mark.parametrize("params", SETTINGS, ids=["default", "words-only", "char-3-5"])
+def test_fit_from_the_analysis_is_the_plain_fit(sample, params):
+    texts, labels = sample
+    plain = build_pipeline(params)
+    plain.fit(texts, np.asarray(labels))
+    shortcut = fit(texts, labels, params, analysis=_count_blocks(texts, params))
+    assert pickle.dumps(shortcut) == pickle.dumps(plain)
+    # and the fitted vectorizers still read new text themselves
+    probe = ["Brand manager for a coffee chain", "Close deals with new accounts", ""]
+    assert np.array_equal(shortcut.predict_proba(probe), plain.predict_proba(probe))
+
+
+def test_an_analysis_of_other_texts_is_not_used(sample):
+    texts, labels = sample
+    params = Params()
+    other = _count_blocks(texts[::-1], params)
+    plain = build_pipeline(params)
+    plain.fit(texts, np.asarray(labels))
+    assert pickle.dumps(fit(texts, labels, params, analysis=other)) == pickle.dumps(plain)
+
+
+@pytest.mark.parametrize("params", SETTINGS, ids=["default", "words-only", "char-3-5"])
+def test_fold_features_equal_vectorizers_fitted_on_the_fold(sample, params):
+    texts, labels = sample
+    analysis = _count_blocks(texts, params)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(texts))
+    train_idx, test_idx = np.sort(order[: len(texts) * 4 // 5]), np.sort(order[len(texts) * 4 // 5 :])
+    got_train, got_test = _fold_features(analysis.blocks, params, train_idx, test_idx)
+    features = build_pipeline(params, calibrate=False).named_steps["features"]
+    want_train = features.fit_transform([texts[i] for i in train_idx])
+    want_test = features.transform([texts[i] for i in test_idx])
+    for got, want in ((got_train, want_train), (got_test, want_test)):
+        assert got.shape == want.shape
+        assert abs(got - want).max() <= 1e-12
+
+
+def test_training_evidence_equals_the_models_own(sample):
+    texts, labels = sample
+    params = Params()
+    analysis = _count_blocks(texts, params)
+    portable = to_portable(fit(texts, labels, params, analysis=analysis),
+                           {"evidence_stop_words": english_stop_words()})
+    model = Model(portable)
+    want = np.array([model.evidence(t) for t in texts])
+    assert np.allclose(_training_evidence(portable, analysis), want, rtol=1e-12, atol=1e-12)
+    assert (want > 0).mean() > 0.9  # the measure is not trivially zero
+
+
+def _check_folds(labels, groups, k):
+    folds = grouped_folds(labels, groups, k)
+    assert len(folds) == k
+    n = len(labels)
+    test_rows = np.concatenate([test for _, test in folds])
+    assert sorted(test_rows.tolist()) == list(range(n))  # every row tested exactly once
+    for train, test in folds:
+        assert np.intersect1d(train, test).size == 0 and train.size + test.size == n
+        assert len(test) > 0
+    fold_of = {int(i): f for f, (_, test) in enumerate(folds) for i in test}
+    by_group: dict[int, set[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, set()).add(fold_of[i])
+    assert all(len(fs) == 1 for fs in by_group.values())  # a group never straddles folds
+    return folds
+
+
+def test_grouped_folds_keep_groups_together_and_spread_labels():
+    examples = deduplicate(read_labelled(shipped_corpus_files()))
+    texts, labels = [e.text for e in examples], [e.label for e in examples]
+    groups = near_duplicate_groups(texts)
+    assert len(set(groups)) < len(texts)  # the corpus does have near-duplicates to keep together
+    folds = _check_folds(labels, groups, 5)
+    y = np.asarray(labels)
+    totals = Counter(labels)
+    for _, test in folds:
+        for label, total in totals.items():
+            share = (y[test] == label).sum() / len(test)
+            assert abs(share - total / len(labels)) < 0.02
+    assert grouped_folds(labels, groups, 5)[2][1].tolist() == folds[2][1].tolist()  # deterministic
+
+
+def test_grouped_folds_of_singletons_are_stratified_to_one_text():
+    rng = np.random.default_rng(1)
+    labels = rng.choice(["a", "b", "c"], size=1003, p=[0.6, 0.3, 0.1]).tolist()
+    folds = _check_folds(labels, list(range(len(labels))), 7)
+    y = np.asarray(labels)
+    for label in "abc":
+        per_fold = [(y[test] == label).sum() for _, test in folds]
+        assert max(per_fold) - min(per_fold) <= 1
+
+
+def test_grouped_folds_with_large_groups():
+    labels = ["a"] * 30 + ["b"] * 30 + ["a", "b"] * 20
+    groups = [0] * 10 + [1] * 10 + [2] * 10 + [3] * 15 + [4] * 15 + list(range(5, 45))
+    _check_folds(labels, groups, 3)
