@@ -81,7 +81,7 @@ class Model:
 
     def __init__(self, portable: PortableModel, metadata: Mapping[str, Any] | None = None,
                  path: Path | None = None, pipeline: Any = None) -> None:
-        self._scorer = Scorer(portable)
+        self._scorer = Scorer(portable, evidence_weights(portable))
         self.metadata: Mapping[str, Any] = dict(metadata or {})
         self.path = path
         self._pipeline = pipeline
@@ -89,7 +89,6 @@ class Model:
         self._uniform = {c: 1.0 / len(self.classes) for c in self.classes}
         extra = portable.extra
         self.no_signal_threshold = float(extra.get("no_signal_threshold", 0.0))
-        self._evidence_weights = evidence_weights(portable)
         self._binary = len(self.classes) == 2 and portable.calibration == "sigmoid"
         if self._binary:
             self._a = float(portable.calib_a[0])
@@ -140,12 +139,9 @@ class Model:
             return self._one(texts)
         return [self._one(t) for t in _checked_texts(texts, "texts")]
 
-    def _evidence(self, idx: np.ndarray) -> float:
-        return float(np.add.reduce(self._evidence_weights[idx])) if idx.size else 0.0
-
     def _one(self, text: str) -> Prediction:
         if self._binary:
-            d, idx = self._scorer.binary_decision(text)
+            d, evidence = self._scorer.binary_score(text)
             z = self._a * d + self._b
             # expit(-z); for z beyond 700 exp() would overflow, and the probability is 0 anyway
             p1 = 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
@@ -159,7 +155,7 @@ class Model:
             )[0]
             probs = dict(zip(self.classes, row.tolist()))
             label = max(probs, key=probs.__getitem__)
-        evidence = self._evidence(idx)
+            evidence = self._scorer.evidence_of(idx)
         if evidence < self.no_signal_threshold:
             return Prediction(label, 1.0 / len(self.classes), dict(self._uniform), evidence, True)
         return Prediction(label, probs[label], probs, evidence, False)
@@ -194,7 +190,7 @@ class Model:
         """The evidence measure of ``text`` (see ``Prediction.evidence``)."""
         if not isinstance(text, str):
             raise type_error("text", "a str", text, "Pass the text itself.")
-        return self._evidence(self._scorer.counts(text)[0])
+        return self._scorer.evidence_of(self._scorer.counts(text)[0])
 
     # ---------------------------------------------------------------- explanation
 

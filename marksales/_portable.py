@@ -4,7 +4,7 @@ A portable model is one ``.npz`` file read with ``allow_pickle=False``: a JSON h
 classes, calibration method), each vectorizer's vocabulary as newline-joined UTF-8 bytes, and float64
 arrays for idf, coefficients, intercepts and the sigmoid calibrators. Loading it cannot run code, and
 inference needs numpy and the standard library only: this module must never import scikit-learn or
-pickle (``_export.py`` holds the one function that reads a fitted Pipeline).
+pickle (``_train.to_portable`` is the one function that reads a fitted Pipeline).
 
 The arithmetic reproduces scikit-learn's ``TfidfVectorizer`` (``word`` and ``char_wb`` analyzers),
 ``FeatureUnion``, ``LogisticRegression.decision_function`` and ``CalibratedClassifierCV`` with
@@ -13,10 +13,13 @@ The arithmetic reproduces scikit-learn's ``TfidfVectorizer`` (``word`` and ``cha
 
 from __future__ import annotations
 
+import array
+import bisect
 import io
 import itertools
 import json
 import math
+import operator
 import re
 import unicodedata
 import zipfile
@@ -40,6 +43,14 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 _EMPTY_INDEX: IntArray = np.zeros(0, dtype=np.intp)
 _MISSES = itertools.repeat(-2)  # the default of a pair-cache lookup: "not looked up yet"
+_NO_FOLLOWERS: dict[str, int] = {}
+_ONES = np.ones(4096)
+
+
+def _total(values: FloatArray) -> float:
+    """The sum of ``values`` (a dot product with ones for the usual short input: a third of the cost)."""
+    n = values.size
+    return float(values.dot(_ONES[:n])) if n <= _ONES.size else float(np.add.reduce(values))
 
 
 def _strip_accents_unicode(s: str) -> str:
@@ -300,7 +311,7 @@ class Scorer:
     updates are single dict operations.
     """
 
-    def __init__(self, model: PortableModel) -> None:
+    def __init__(self, model: PortableModel, evidence_weights: FloatArray | None = None) -> None:
         self.model = model
         specs = model.vectorizers
         first = specs[0]
@@ -345,7 +356,27 @@ class Scorer:
         self._two_blocks = len(specs) == 2
         self._split = int(offsets[1]) if len(specs) == 2 else 0
         self._log_tf = np.log(np.maximum(np.arange(4096), 1)) + 1.0
-        self._cache: dict[str, tuple[IntArray, tuple[tuple[str, ...], ...]]] = {}
+        # The usual layout: one word vectorizer of unigrams and/or bigrams with a sorted vocabulary (as
+        # scikit-learn sorts it). Its word pairs are then found through each word's followers (the bigrams
+        # its last token starts, a range of the sorted vocabulary), so a text costs one dict lookup per
+        # pair of neighbouring words; ``_cache`` entries are (indices, first token, followers.get).
+        self._pairwise: tuple[int, VectorizerSpec] | None = None
+        if len(self._word_specs) == 1 and self._word_specs[0][1].ngram_range[1] <= 2:
+            words_vocab = model.vocabularies[self._word_specs[0][0]]
+            if all(map(operator.lt, words_vocab, itertools.islice(words_vocab, 1, None))):
+                self._pairwise = self._word_specs[0]
+        self._pairwise_bigrams = self._pairwise is not None and self._pairwise[1].ngram_range[1] == 2
+        self._followers: dict[str, dict[str, int]] = {}
+        # Per feature, what its presence adds to a text's evidence (the Model decides; zero by default).
+        # When only the first features carry weight (word features come first), sums stop there.
+        self._evidence_w = np.zeros(offset) if evidence_weights is None else np.asarray(evidence_weights, float)
+        if self._evidence_w.shape != (offset,):
+            raise ValueError(f"evidence_weights must have one value per feature ({offset}), "
+                             f"not shape {self._evidence_w.shape}")
+        weighted = np.flatnonzero(self._evidence_w)
+        ends = [int(e) for e in self._offsets[1:] if weighted.size == 0 or e > weighted[-1]]
+        self._evidence_end: int | None = ends[0] if ends else None
+        self._cache: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- features
 
@@ -389,10 +420,46 @@ class Scorer:
                         found.append(j)
         return np.array(found, dtype=np.intp), tuple(tokens_per_spec)
 
-    def _word_features(self, word: str) -> tuple[IntArray, tuple[tuple[str, ...], ...]]:
+    def _followers_of(self, token: str) -> dict[str, int]:
+        """The bigrams that start with ``token``: second token -> feature index (pairwise layout)."""
+        hit = self._followers.get(token)
+        if hit is None:
+            assert self._pairwise is not None
+            i = self._pairwise[0]
+            vocab = self.model.vocabularies[i]
+            # In sorted order the terms "token <anything>" lie between "token " and "token!" (the next character)
+            lo = bisect.bisect_left(vocab, token + " ")
+            hi = bisect.bisect_left(vocab, token + "!", lo)
+            offset = int(self._offsets[i])
+            second = operator.itemgetter(slice(len(token) + 1, None))
+            hit = dict(zip(map(second, vocab[lo:hi]), range(offset + lo, offset + hi)))
+            if hit:  # bounded by the vocabulary; tokens without bigrams share _NO_FOLLOWERS
+                self._followers[token] = hit
+            else:
+                hit = _NO_FOLLOWERS
+        return hit
+
+    def _analyze_word_pairwise(self, word: str) -> tuple[bytes, str | None, Any]:
+        """``_analyze_word`` for the pairwise layout: the word's own features (char n-grams, unigrams and
+        the bigrams inside it, as in "b2b/b2c") as int64 bytes, its first token and its last token's
+        followers.get. Bytes, not arrays: a text's words are joined with one ``bytearray().join``, several
+        times faster than concatenating small arrays, and each entry is one compact object."""
+        assert self._pairwise is not None
+        i, spec = self._pairwise
+        found, (tokens,) = self._analyze_word(word)
+        own = found.astype(np.int64).tobytes()
+        lo, hi = spec.ngram_range
+        if hi < 2 or not tokens:
+            return own, (tokens[0] if tokens else None), None
+        if len(tokens) > 1:
+            inside = [j for j in map(self._vocab[i].get, map(" ".join, zip(tokens, tokens[1:]))) if j is not None]
+            own += array.array("q", inside).tobytes()
+        return own, tokens[0], self._followers_of(tokens[-1]).get
+
+    def _word_features(self, word: str) -> Any:
         hit = self._cache.get(word)
         if hit is None:
-            hit = self._analyze_word(word)
+            hit = self._analyze_word(word) if self._pairwise is None else self._analyze_word_pairwise(word)
             if len(self._cache) >= _WORD_CACHE_LIMIT:
                 self._cache.clear()  # a bounded cache; one dict operation, safe beside readers in other threads
             self._cache[word] = hit
@@ -411,7 +478,19 @@ class Scorer:
         if not words:
             return _EMPTY_INDEX
         cache_get = self._cache.get
-        parts: list[IntArray] = []
+        if self._pairwise is not None:
+            hits: list[Any] = list(map(cache_get, words))
+            if None in hits:
+                hits = [h or self._word_features(w) for h, w in zip(hits, words)]
+            parts = [h[0] for h in hits]
+            if self._pairwise_bigrams:
+                linked = [h for h in hits if h[1] is not None]  # words with tokens, in order
+                found = [j for a, b in zip(linked, linked[1:]) if (j := a[2](b[1])) is not None]
+                if found:
+                    parts.append(array.array("q", found).tobytes())
+            # a fresh, writable array (callers sort it in place)
+            return np.frombuffer(bytearray().join(parts), dtype=np.int64)
+        parts = []
         if len(self._word_specs) == 1:
             # The usual model: one word vectorizer, so one token stream.
             stream: list[str] = []
@@ -495,18 +574,34 @@ class Scorer:
             values[lo:hi] = v
         return values
 
-    def binary_decision(self, text: str) -> tuple[float, IntArray]:
-        """The decision value of a one-row (two-class) model for ``text``, and its distinct features.
+    def evidence_of(self, idx: IntArray) -> float:
+        """The summed evidence weights of the distinct features ``idx`` (sorted), 0.0 for none."""
+        if self._evidence_end is not None:
+            # the weighted features are the first ones: sum over the prefix of idx that falls among them
+            idx = idx[: int(idx.searchsorted(self._evidence_end))]
+        return _total(self._evidence_w[idx])
+
+    def binary_score(self, text: str) -> tuple[float, float]:
+        """The decision value of a one-row (two-class) model for ``text``, and the text's evidence.
 
         The hot path of ``classify``: the same arithmetic as ``tfidf`` followed by a dot product with
         the coefficients, without building the normalised vector.
         """
-        idx, counts, total = self.counts(text)
-        if idx.size == 0:
-            return self._intercept0, idx
+        occ = self.term_indices(text)  # counts(), inlined: this is the hot path
+        occ.sort()
+        total = occ.size
+        if total == 0:
+            return self._intercept0, 0.0
+        flag = np.empty(total + 1, dtype=bool)
+        flag[0] = flag[total] = True
+        np.not_equal(occ[1:], occ[:-1], out=flag[1:total])
+        bounds = flag.nonzero()[0]
+        starts = bounds[:-1]
+        idx = occ[starts]
+        counts = bounds[1:] - starts
         if not self._uniform_sublinear or total >= self._log_tf.size:
             values = self._values(idx, counts, total)
-            return float(self._coef0[idx].dot(values)) + self._intercept0, idx  # type: ignore[index]
+            return float(self._coef0[idx].dot(values)) + self._intercept0, self.evidence_of(idx)  # type: ignore[index]
         # Every block sublinear and l2-normed (the shipped settings): per block, sum(c*v) / sqrt(sum(v*v)).
         v = self._log_tf[counts] * self._idf[idx]
         c = self._coef0[idx]  # type: ignore[index]
@@ -515,9 +610,11 @@ class Scorer:
             if 0 < k < idx.size:
                 v1, v2 = v[:k], v[k:]
                 d = float(c[:k].dot(v1)) / math.sqrt(v1.dot(v1)) + float(c[k:].dot(v2)) / math.sqrt(v2.dot(v2))
-                return self._intercept0 + d, idx
+                if self._evidence_end == self._split:  # the usual layout: evidence lies in the first block
+                    return self._intercept0 + d, _total(self._evidence_w[idx[:k]])
+                return self._intercept0 + d, self.evidence_of(idx)
         # one block present (idf and 1 + log(count) are positive, so the norm is too)
-        return self._intercept0 + float(c.dot(v)) / math.sqrt(v.dot(v)), idx
+        return self._intercept0 + float(c.dot(v)) / math.sqrt(v.dot(v)), self.evidence_of(idx)
 
     # ---------------------------------------------------------------- decisions
 

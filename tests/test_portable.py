@@ -49,6 +49,35 @@ def test_portable_equals_pipeline_on_ten_thousand_texts(model):
     assert np.max(np.abs(got - expected)) <= 1e-9
 
 
+def test_classify_gives_the_pipelines_probabilities_and_the_models_evidence(model):
+    texts = _varied_texts(3_000)
+    expected = model.pipeline.predict_proba(texts)
+    predictions = model.classify(texts)
+    signal = [i for i, p in enumerate(predictions) if not p.no_signal]
+    assert len(signal) > 2_000
+    got = np.array([[predictions[i].probabilities[c] for c in model.classes] for i in signal])
+    assert np.max(np.abs(got - expected[signal])) <= 1e-9
+    assert all(abs(p.evidence - model.evidence(t)) <= 1e-12 for p, t in zip(predictions, texts))
+
+
+@pytest.mark.parametrize("word_ngram, char_ngram",
+                         [((1, 3), None), ((1, 1), (2, 4)), ((2, 2), (3, 5)), ((1, 3), (3, 4))])
+def test_portable_equals_pipeline_for_other_feature_settings(word_ngram, char_ngram):
+    # The shipped layout (word 1-2-grams + char_wb) has its own fast path; other layouts take the general one.
+    from marksales._model import Model
+    from marksales._train import Params, english_stop_words, fit, to_portable
+
+    examples = read_labelled(shipped_corpus_files())[::10]
+    params = Params(word_ngram=word_ngram, char_ngram=char_ngram, word_min_df=1, char_min_df=1)
+    pipeline = fit([e.text for e in examples], [e.label for e in examples], params)
+    model = Model(to_portable(pipeline, {"evidence_stop_words": english_stop_words()}))
+    texts = _varied_texts(1_500)
+    assert np.max(np.abs(model.predict_proba(texts) - pipeline.predict_proba(texts))) <= 1e-9
+    for p, t in zip(model.classify(texts[:300]), texts[:300]):
+        if not p.no_signal:
+            assert abs(p.probabilities[model.classes[1]] - pipeline.predict_proba([t])[0, 1]) <= 1e-9
+
+
 def test_inference_never_imports_scikit_learn_or_pickle():
     # numpy imports the pickle module itself; what must never happen is an unpickling call.
     code = """
