@@ -26,9 +26,11 @@ def fingerprint(meta: dict[str, Any]) -> str:
 def _drop_process_state(pipeline: Any) -> None:
     """Remove what a fitted scikit-learn object remembers about this process before it is pickled.
 
-    A vectorizer notes ``id(self.stop_words)`` (a memory address, different in every process) once it
-    has checked its stop words; pickled, it made two builds of the same model differ by those bytes.
-    The note is a cache: scikit-learn checks again, and notes again, on the next use.
+    Two builds of the same model must pickle to the same bytes. A vectorizer notes
+    ``id(self.stop_words)``, a memory address that differs in every process, once it has checked its
+    stop words: a cache, checked and noted again on the next use. Older scikit-learn (1.3, say) also keeps
+    ``stop_words_``, the pruned terms, as a set whose order follows the per-process string hash seed:
+    introspection only, and scikit-learn's documentation says it can be removed before pickling.
     """
     get_params = getattr(pipeline, "get_params", None)
     if get_params is None:
@@ -37,6 +39,7 @@ def _drop_process_state(pipeline: Any) -> None:
         state = getattr(part, "__dict__", None)
         if isinstance(state, dict):
             state.pop("_stop_words_id", None)
+            state.pop("stop_words_", None)
 
 
 def created_stamp() -> str:
