@@ -21,6 +21,7 @@ import json
 import math
 import operator
 import re
+import sys
 import unicodedata
 import zipfile
 from collections.abc import Sequence
@@ -359,7 +360,7 @@ class Scorer:
         # The usual layout: one word vectorizer of unigrams and/or bigrams with a sorted vocabulary (as
         # scikit-learn sorts it). Its word pairs are then found through each word's followers (the bigrams
         # its last token starts, a range of the sorted vocabulary), so a text costs one dict lookup per
-        # pair of neighbouring words; ``_cache`` entries are (indices, first token, followers.get).
+        # pair of neighbouring words; ``_cache`` entries are (indices, first token, followers dict).
         self._pairwise: tuple[int, VectorizerSpec] | None = None
         if len(self._word_specs) == 1 and self._word_specs[0][1].ngram_range[1] <= 2:
             words_vocab = model.vocabularies[self._word_specs[0][0]]
@@ -432,29 +433,32 @@ class Scorer:
             hi = bisect.bisect_left(vocab, token + "!", lo)
             offset = int(self._offsets[i])
             second = operator.itemgetter(slice(len(token) + 1, None))
-            hit = dict(zip(map(second, vocab[lo:hi]), range(offset + lo, offset + hi)))
+            # interned keys: a text's first tokens are interned too, so a hit compares pointers, not text
+            hit = dict(zip(map(sys.intern, map(second, vocab[lo:hi])), range(offset + lo, offset + hi)))
             if hit:  # bounded by the vocabulary; tokens without bigrams share _NO_FOLLOWERS
                 self._followers[token] = hit
             else:
                 hit = _NO_FOLLOWERS
         return hit
 
-    def _analyze_word_pairwise(self, word: str) -> tuple[bytes, str | None, Any]:
+    def _analyze_word_pairwise(self, word: str) -> tuple[bytes, str | None, dict[str, int] | None]:
         """``_analyze_word`` for the pairwise layout: the word's own features (char n-grams, unigrams and
-        the bigrams inside it, as in "b2b/b2c") as int64 bytes, its first token and its last token's
-        followers.get. Bytes, not arrays: a text's words are joined with one ``bytearray().join``, several
-        times faster than concatenating small arrays, and each entry is one compact object."""
+        the bigrams inside it, as in "b2b/b2c") as int64 bytes, its first token (interned) and its last
+        token's followers. Bytes, not arrays: a text's words are joined with one ``bytearray().join``,
+        several times faster than concatenating small arrays, and each entry is one compact object."""
         assert self._pairwise is not None
         i, spec = self._pairwise
         found, (tokens,) = self._analyze_word(word)
         own = found.astype(np.int64).tobytes()
         lo, hi = spec.ngram_range
-        if hi < 2 or not tokens:
-            return own, (tokens[0] if tokens else None), None
+        if not tokens:
+            return own, None, None
+        if hi < 2:
+            return own, tokens[0], None
         if len(tokens) > 1:
             inside = [j for j in map(self._vocab[i].get, map(" ".join, zip(tokens, tokens[1:]))) if j is not None]
             own += array.array("q", inside).tobytes()
-        return own, tokens[0], self._followers_of(tokens[-1]).get
+        return own, sys.intern(tokens[0]), self._followers_of(tokens[-1])
 
     def _word_features(self, word: str) -> Any:
         hit = self._cache.get(word)
@@ -485,7 +489,8 @@ class Scorer:
             parts = [h[0] for h in hits]
             if self._pairwise_bigrams:
                 linked = [h for h in hits if h[1] is not None]  # words with tokens, in order
-                found = [j for a, b in zip(linked, linked[1:]) if (j := a[2](b[1])) is not None]
+                follows = dict.get  # (followers of a word's last token, next word's first token)
+                found = [j for a, b in zip(linked, linked[1:]) if (j := follows(a[2], b[1])) is not None]
                 if found:
                     parts.append(array.array("q", found).tobytes())
             # a fresh, writable array (callers sort it in place)
