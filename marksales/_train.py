@@ -390,9 +390,10 @@ def _counted(vec: Any, texts: list[str], vocab: dict[str, int], counts: Any) -> 
     """
     real = vec._count_vocab
 
-    def count_vocab(raw_documents: Any, fixed_vocab: bool) -> Any:
-        if fixed_vocab or raw_documents is not texts:
-            return real(raw_documents, fixed_vocab)
+    def count_vocab(raw_documents: Any, fixed_vocab: bool, *args: Any, **kwargs: Any) -> Any:
+        # Anything but the call this stands in for (a future signature included) goes to the real method.
+        if args or kwargs or fixed_vocab or raw_documents is not texts:
+            return real(raw_documents, fixed_vocab, *args, **kwargs)
         vec.build_analyzer()  # as the real method does first: it checks the stop words and notes that it did
         return dict(vocab), counts.copy()  # the fit changes both in place
 
