@@ -133,3 +133,19 @@ def test_grouped_folds_with_large_groups():
     labels = ["a"] * 30 + ["b"] * 30 + ["a", "b"] * 20
     groups = [0] * 10 + [1] * 10 + [2] * 10 + [3] * 15 + [4] * 15 + list(range(5, 45))
     _check_folds(labels, groups, 3)
+
+
+def test_workers_start_early_only_under_joblibs_process_backend():
+    from joblib import cpu_count, parallel_config
+
+    from marksales._train import _start_workers
+
+    with parallel_config(backend="threading"):
+        assert _start_workers() is None  # the folds go where that backend sends them: nothing to start
+    thread = _start_workers()
+    if cpu_count() < 2:
+        assert thread is None
+    else:
+        assert thread is not None
+        thread.join(timeout=120)
+        assert not thread.is_alive()
