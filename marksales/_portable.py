@@ -43,7 +43,6 @@ _WORD_CACHE_LIMIT = 50_000
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 _EMPTY_INDEX: IntArray = np.zeros(0, dtype=np.intp)
-_MISSES = itertools.repeat(-2)  # the default of a pair-cache lookup: "not looked up yet"
 _NO_FOLLOWERS: dict[str, int] = {}
 _ONES = np.ones(4096)
 
@@ -342,9 +341,6 @@ class Scorer:
         self._normed = [s.norm == "l2" for s in specs]
         self._sublinear = [s.sublinear_tf for s in specs]
         self._binary = [s.binary for s in specs]
-        # Word pairs seen so far, keyed by (first, second): a tuple lookup instead of a joined string.
-        # Filled on demand (building it for the whole vocabulary would double the load time).
-        self._pairs: dict[int, dict[tuple[str, str], int]] = {i: {} for i, _ in self._word_specs}
         self._token_res = {i: re.compile(spec.token_pattern or "") for i, spec in self._word_specs}
         self._stop = {i: frozenset(spec.stop_words or ()) for i, spec in self._word_specs}
         # (n_features, n_rows) for gathering rows of present features; two-class models use _coef0 instead
@@ -516,20 +512,8 @@ class Scorer:
             get = self._vocab[i].get
             # Unigrams came from the word cache when lo == 1; here the n-grams that span words.
             for n in range(max(lo, 2), min(hi, len(stream)) + 1):
-                if n == 2:
-                    # word pairs are looked up as tuples: no joined string to build and hash
-                    pairs = self._pairs[i]
-                    looked = list(map(pairs.get, zip(stream, stream[1:]), _MISSES))
-                    if -2 in looked:  # pairs not seen before: look them up once, remember the answer
-                        if len(pairs) >= _WORD_CACHE_LIMIT:
-                            pairs.clear()
-                        for k, j in enumerate(looked):
-                            if j == -2:
-                                looked[k] = pairs[stream[k], stream[k + 1]] = get(stream[k] + " " + stream[k + 1], -1)
-                    found = [j for j in looked if j >= 0]
-                else:
-                    grams = map(" ".join, zip(*(stream[k:] for k in range(n))))
-                    found = [j for j in map(get, grams) if j is not None]
+                grams = map(" ".join, zip(*(stream[k:] for k in range(n))))
+                found = [j for j in map(get, grams) if j is not None]
                 if found:
                     parts.append(np.array(found, dtype=np.intp))
         return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
@@ -592,18 +576,9 @@ class Scorer:
         The hot path of ``classify``: the same arithmetic as ``tfidf`` followed by a dot product with
         the coefficients, without building the normalised vector.
         """
-        occ = self.term_indices(text)  # counts(), inlined: this is the hot path
-        occ.sort()
-        total = occ.size
+        idx, counts, total = self.counts(text)
         if total == 0:
             return self._intercept0, 0.0
-        flag = np.empty(total + 1, dtype=bool)
-        flag[0] = flag[total] = True
-        np.not_equal(occ[1:], occ[:-1], out=flag[1:total])
-        bounds = flag.nonzero()[0]
-        starts = bounds[:-1]
-        idx = occ[starts]
-        counts = bounds[1:] - starts
         if not self._uniform_sublinear or total >= self._log_tf.size:
             values = self._values(idx, counts, total)
             return float(self._coef0[idx].dot(values)) + self._intercept0, self.evidence_of(idx)  # type: ignore[index]
@@ -615,8 +590,6 @@ class Scorer:
             if 0 < k < idx.size:
                 v1, v2 = v[:k], v[k:]
                 d = float(c[:k].dot(v1)) / math.sqrt(v1.dot(v1)) + float(c[k:].dot(v2)) / math.sqrt(v2.dot(v2))
-                if self._evidence_end == self._split:  # the usual layout: evidence lies in the first block
-                    return self._intercept0 + d, _total(self._evidence_w[idx[:k]])
                 return self._intercept0 + d, self.evidence_of(idx)
         # one block present (idf and 1 + log(count) are positive, so the norm is too)
         return self._intercept0 + float(c.dot(v)) / math.sqrt(v.dot(v)), self.evidence_of(idx)
