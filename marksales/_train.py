@@ -315,6 +315,11 @@ def _cross_validate(
     return report, extra
 
 
+def _analysis_key(params: Params) -> str:
+    """The settings an analysis of the text depends on (all but the classifier's)."""
+    return json.dumps({k: v for k, v in params.to_json().items() if k not in ("C", "class_weight")}, sort_keys=True)
+
+
 def search(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -323,23 +328,24 @@ def search(
     *,
     n_splits: int = 5,
     progress: Callable[[str], None] | None = None,
+    analysed: dict[str, Analysis] | None = None,
 ) -> tuple[Params, list[dict[str, Any]]]:
     """Grid search by grouped cross-validated macro-F1; returns the chosen settings and every row.
 
     Settings within ``SEARCH_TIE`` of the best macro-F1 count as tied, and the tie goes to the lowest
     Brier score (then the earliest in the grid): a macro-F1 difference of a few texts is noise, while
-    the Brier score weighs every probability.
+    the Brier score weighs every probability. Settings that differ only in ``C`` share one analysis of
+    the text, kept in ``analysed`` (by ``_analysis_key``) when the caller passes a dict to reuse them.
     """
     grid = grid or SEARCH_GRID
     keys = sorted(grid)
     results = []
     tried: list[tuple[float, float, Params]] = []
-    analysed: dict[str, Analysis] = {}  # settings that differ only in C share one analysis
+    analysed = {} if analysed is None else analysed
     for values in itertools.product(*(grid[k] for k in keys)):
         params = replace(base, **dict(zip(keys, values)))
         start = time.perf_counter()
-        features = {k: v for k, v in params.to_json().items() if k not in ("C", "class_weight")}
-        key = json.dumps(features, sort_keys=True)
+        key = _analysis_key(params)
         if key not in analysed:
             analysed[key] = _count_blocks(texts, params)
         report = cross_validate(texts, labels, params, n_splits=n_splits, analysis=analysed[key])
@@ -488,7 +494,7 @@ def _training_evidence(portable: PortableModel, analysis: Analysis) -> np.ndarra
             present.data = (present.data != 0).astype(np.float64)
             return np.asarray(present @ moved, dtype=np.float64).ravel()
         offset += len(vocab)
-    return np.zeros(counts.shape[0] if analysis.blocks else 0)
+    return np.zeros(len(analysis.texts))  # no word vectorizer: no text has evidence
 
 
 def _warm_worker() -> None:
@@ -595,12 +601,14 @@ def train(
     say(f"read {len(examples)} texts ({len(examples) - len(unique)} duplicates dropped) from {len(files)} file(s)")
     params = params or Params()
     search_rows = None
+    analysed: dict[str, Analysis] = {}
     if search_grid:
         grid = SEARCH_GRID if search_grid is True else search_grid
-        params, search_rows = search(texts, ys, params, grid, n_splits=n_splits, progress=say)
+        params, search_rows = search(texts, ys, params, grid, n_splits=n_splits, progress=say, analysed=analysed)
         say(f"search chose {params.to_json()}")
     start = time.perf_counter()
-    analysis = _count_blocks(texts, params)
+    analysis = analysed.get(_analysis_key(params)) or _count_blocks(texts, params)
+    analysed.clear()  # the other settings' analyses are no longer needed
     say("analysed the text")
     if workers is not None:
         workers.join()
