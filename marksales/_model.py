@@ -80,7 +80,8 @@ class Model:
     """
 
     def __init__(self, portable: PortableModel, metadata: Mapping[str, Any] | None = None,
-                 path: Path | None = None, pipeline: Any = None) -> None:
+                 path: Path | None = None, pipeline: Any = None, *, trusted: bool = False) -> None:
+        self._trusted = trusted
         self._scorer = Scorer(portable, evidence_weights(portable))
         self.metadata: Mapping[str, Any] = dict(metadata or {})
         self.path = path
@@ -257,12 +258,14 @@ class Model:
     def pipeline(self) -> Any:
         """The fitted scikit-learn Pipeline, read from the joblib file beside the portable model.
 
-        The pickle is read only if its sha256 matches the metadata marksales wrote at training.
+        Unpickling runs code from the file, so it is read only for the model installed with marksales,
+        or when this model was loaded with ``load_model(path, trusted=True)``; otherwise
+        ``UntrustedModelError``. Nothing else needs the pickle: inference uses the portable form.
         """
         if self._pipeline is None:
             if self.path is None:
                 raise ModelFileError("this model was not loaded from a file, so it has no pickle beside it.")
-            self._pipeline = _load_pickle(self.path.with_name(PICKLE_NAME), self.metadata, trusted=False)
+            self._pipeline = _load_pickle(self.path.with_name(PICKLE_NAME), self.metadata, trusted=self._trusted)
         return self._pipeline
 
     @property
@@ -309,7 +312,7 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _load_portable(path: Path) -> Model:
+def _load_portable(path: Path, *, trusted: bool = False) -> Model:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -321,26 +324,46 @@ def _load_portable(path: Path) -> Model:
             f"{str(path)!r} does not match the sha256 in {METADATA_NAME} beside it: the file was changed "
             f"or truncated after training. Re-copy it, or retrain with `marksales train`."
         )
-    return Model(PortableModel.from_bytes(data, source=str(path)), meta, path)
+    return Model(PortableModel.from_bytes(data, source=str(path)), meta, path, trusted=trusted)
+
+
+def _shipped_dir() -> Path:
+    """The folder of the model that ships inside the installed package."""
+    return Path(str(resources.files("marksales.models")))
+
+
+def is_shipped(path: Path) -> bool:
+    """Whether ``path`` is a file of the model installed with the package (the one pickle trusted by default)."""
+    try:
+        return path.resolve().parent == _shipped_dir().resolve()
+    except OSError:
+        return False
 
 
 def _load_pickle(path: Path, meta: Mapping[str, Any], *, trusted: bool) -> Any:
-    if not path.exists():
+    """Unpickle a Pipeline: the installed package's own, or any other file when the caller trusts it.
+
+    A checksum in a ``model.json`` beside the pickle is no reason to trust it: whoever can write the one
+    can write the other. So outside the installed package nothing is unpickled without ``trusted=True``.
+    """
+    if not trusted and not is_shipped(path):
+        npz = path.with_name(PORTABLE_NAME)
+        instead = (f"Load {str(npz)!r} (or its folder) instead: the portable form runs no code. "
+                   if npz.is_file() else
+                   "This folder has no portable model.npz; retrain with `marksales train` to get one. ")
+        raise UntrustedModelError(
+            f"refusing to unpickle {str(path)!r}: it is not the model installed with marksales, and unpickling "
+            f"runs whatever code the file contains. {instead}If you made this pickle yourself, pass "
+            f"trusted=True (or --trusted on the command line)."
+        )
+    if not path.is_file():
         raise ModelFileError(f"no pickle at {str(path)!r}")
-    if not trusted:
+    if is_shipped(path):
         expected = meta.get("files", {}).get(path.name)
-        if expected is None:
-            raise UntrustedModelError(
-                f"refusing to unpickle {str(path)!r}: no {METADATA_NAME} written by marksales vouches for it, "
-                f"and unpickling runs whatever code the file contains. Load the portable model.npz instead, "
-                f"or pass trusted=True if you made this file yourself."
-            )
-        actual = sha256_file(path)
-        if actual != expected:
-            raise UntrustedModelError(
-                f"refusing to unpickle {str(path)!r}: its sha256 {actual[:12]}... differs from the "
-                f"{expected[:12]}... that marksales recorded at training, so it is not the file that was "
-                f"trained. Use the portable model.npz, or pass trusted=True if you know where it came from."
+        if expected is not None and sha256_file(path) != expected:
+            raise ModelFileError(
+                f"{str(path)!r} does not match the sha256 in {METADATA_NAME} beside it: the installed "
+                f"package is damaged. Reinstall marksales."
             )
     try:
         from sklearn.exceptions import InconsistentVersionWarning
@@ -370,8 +393,10 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
         A model directory (holding ``model.npz``), a portable ``.npz`` file, or a scikit-learn
         ``.joblib`` pickle. None: the model that ships inside the package.
     trusted : bool, default=False
-        Only for pickles: unpickle even when no marksales metadata vouches for the file's sha256.
-        Unpickling runs code from the file; pass True only for files you made.
+        Allow unpickling for this load: a ``.joblib`` path, or ``Model.pipeline`` of a model directory.
+        Unpickling runs code from the file; pass True only for files you made. Without it, only the
+        model installed with marksales is ever unpickled; every other model is read from its portable
+        ``model.npz``, which is data and cannot run code.
 
     Returns
     -------
@@ -382,7 +407,7 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
     ModelFileError
         The file is missing, corrupt, truncated, of another format version or inconsistent.
     UntrustedModelError
-        A pickle whose checksum does not match marksales metadata, and ``trusted`` is False.
+        A pickle from outside the installed package, and ``trusted`` is False.
     """
     if path is None:
         return _default_model()
@@ -390,6 +415,12 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
         raise type_error("path", "a str or pathlib.Path", path, "Pass the model file or directory.")
     p = Path(path)
     if p.is_dir():
+        if not (p / PORTABLE_NAME).exists() and (p / PICKLE_NAME).exists():
+            raise UntrustedModelError(
+                f"{str(p)!r} holds only a pickle ({PICKLE_NAME}), no portable {PORTABLE_NAME}; marksales never "
+                f"unpickles a file unless told to. If you made it, load {str(p / PICKLE_NAME)!r} with "
+                f"trusted=True (--trusted); otherwise retrain with `marksales train` to get a {PORTABLE_NAME}."
+            )
         p = p / PORTABLE_NAME
     if not p.exists():
         raise ModelFileError(f"no model at {str(p)!r}; pass a model directory, a .npz or a .joblib file.")
@@ -399,8 +430,8 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
         from ._train import to_portable
 
         extra = _extra_from_metadata(meta)
-        return Model(to_portable(pipeline, extra), meta, p, pipeline)
-    return _load_portable(p)
+        return Model(to_portable(pipeline, extra), meta, p, pipeline, trusted=trusted)
+    return _load_portable(p, trusted=trusted)
 
 
 def _extra_from_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:

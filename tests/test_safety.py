@@ -1,4 +1,4 @@
-"""Safe loading: pickles are read only when marksales vouches for them; version drift is explained."""
+"""Safe loading: only the installed package's pickle is read unless the caller trusts a file; drift is explained."""
 
 from __future__ import annotations
 
@@ -31,20 +31,59 @@ def _crafted(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_a_crafted_pickle_without_metadata_is_never_unpickled(tmp_path):
     path, marker = _crafted(tmp_path)
-    with pytest.raises(UntrustedModelError, match="refusing to unpickle .* no model.json"):
+    with pytest.raises(UntrustedModelError, match="refusing to unpickle .* not the model installed"):
         load_model(path)
     assert not marker.exists()
 
 
-def test_a_crafted_pickle_beside_real_metadata_fails_the_checksum(tmp_path, model):
+def _crafted_model_dir(tmp_path: Path, model) -> tuple[Path, Path]:
+    """A model directory whose model.json records the crafted pickle's own sha256, beside a real model.npz."""
+    import hashlib
+    import json
+
     shipped = Path(model.path).parent
-    shutil.copy(shipped / "model.json", tmp_path / "model.json")
-    path, marker = _crafted(tmp_path)
-    with pytest.raises(UntrustedModelError, match="sha256 .* differs"):
-        load_model(path)
+    directory = tmp_path / "crafted"
+    directory.mkdir()
+    path, marker = _crafted(directory)
+    shutil.copy(shipped / "model.npz", directory / "model.npz")
+    meta = json.loads((shipped / "model.json").read_text(encoding="utf-8"))
+    meta["files"]["model.joblib"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (directory / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    return directory, marker
+
+
+def test_a_crafted_pickle_vouched_for_by_its_own_model_json_never_runs(tmp_path, model, capsys):
+    from marksales._cli import main
+
+    directory, marker = _crafted_model_dir(tmp_path, model)
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "Brand Manager", "label": "marketing"}\n{"text": "SDR", "label": "sales"}\n'
+                    '{"text": "Media Buyer", "label": "marketing"}\n{"text": "Closer", "label": "sales"}\n',
+                    encoding="utf-8")
+    with pytest.raises(UntrustedModelError, match="refusing to unpickle"):
+        load_model(directory / "model.joblib")
+    with pytest.raises(UntrustedModelError, match="trusted=True"):
+        load_model(directory).pipeline  # noqa: B018
+    assert load_model(directory).classify("Brand Manager").label in model.classes  # the npz alone serves
+    assert main(["classify", "--model", str(directory / "model.joblib"), "SDR"]) == 1
+    assert "--trusted" in capsys.readouterr().err
+    assert main(["info", "--model", str(directory)]) == 0
+    assert main(["evaluate", str(directory), str(data)]) == 0
+    assert main(["compare", str(directory), str(directory), str(data)]) == 0
+    assert main(["score", str(data), "-o", str(tmp_path / "out.jsonl"), "--model", str(directory),
+                 "--jobs", "2", "--quiet"]) == 0
+    assert main(["score", str(data), "-o", str(tmp_path / "out2.jsonl"), "--model",
+                 str(directory / "model.joblib"), "--jobs", "2", "--quiet"]) == 1
     assert not marker.exists()
+
+
+def test_a_directory_with_only_a_pickle_is_refused_with_a_way_forward(tmp_path):
+    path, marker = _crafted(tmp_path)
+    with pytest.raises(UntrustedModelError, match="holds only a pickle.*trusted=True.*marksales train"):
+        load_model(tmp_path)
     with pytest.raises(ValueError):  # callers may catch the builtin
-        load_model(path)
+        load_model(tmp_path)
+    assert not marker.exists()
 
 
 def test_trusted_true_is_an_explicit_opt_in(tmp_path):
@@ -54,7 +93,7 @@ def test_trusted_true_is_an_explicit_opt_in(tmp_path):
     assert marker.read_text() == "pwned"
 
 
-def test_the_shipped_pickle_loads_because_its_checksum_matches(model):
+def test_the_shipped_pickle_loads_because_it_is_the_installed_package_s(model):
     pipeline = model.pipeline
     assert list(pipeline.classes_) == list(model.classes)
 
@@ -74,4 +113,4 @@ def test_a_pickle_from_another_scikit_learn_is_explained(tmp_path, model, monkey
 
     monkeypatch.setattr(joblib, "load", old_load)
     with pytest.raises(ModelFileError, match=r"scikit-learn 0\.1 and this is scikit-learn 9\.9.*portable model\.npz"):
-        load_model(tmp_path / "model.joblib")
+        load_model(tmp_path / "model.joblib", trusted=True)

@@ -34,7 +34,7 @@ def test_saved_model_round_trips_and_pickle_agrees(tiny_corpus, tmp_path):
     loaded = load_model(tmp_path / "m")
     texts = MARKETING + SALES + ["", "Café owner wanted"]
     assert np.array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
-    from_pickle = load_model(tmp_path / "m" / "model.joblib")
+    from_pickle = load_model(tmp_path / "m" / "model.joblib", trusted=True)  # we made it: our own trust
     assert np.max(np.abs(from_pickle.predict_proba(texts) - model.predict_proba(texts))) <= 1e-12
     for name in ("model.npz", "model.joblib", "model.json", "model.md"):
         assert (tmp_path / "m" / name).exists()
