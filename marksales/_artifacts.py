@@ -79,9 +79,11 @@ def save_model(model: Model, directory: str | Path, *, force: bool = False) -> P
     try:
         portable_bytes = model.portable.to_bytes()
         (tmp / PORTABLE_NAME).write_bytes(portable_bytes)
-        if model._pipeline is not None:
-            _drop_process_state(model._pipeline)
-            joblib.dump(model._pipeline, tmp / PICKLE_NAME)
+        pipelines = model.fitted_pipelines()
+        if pipelines is not None:
+            for p in pipelines.values() if isinstance(pipelines, dict) else [pipelines]:
+                _drop_process_state(p)
+            joblib.dump(pipelines, tmp / PICKLE_NAME)
         files = {PORTABLE_NAME: sha256_bytes(portable_bytes)}
         if (tmp / PICKLE_NAME).exists():
             files[PICKLE_NAME] = sha256_file(tmp / PICKLE_NAME)

@@ -39,19 +39,24 @@ ON_ERROR = ("mark", "fail")
 
 @dataclass(frozen=True)
 class ScoreSummary:
-    """What a ``score_file`` run did: rows written, rows with an error, wall seconds."""
+    """What a ``score_file`` run did: rows read, rows with an error, wall seconds, rows flagged
+    ``no_signal``, rows out of scope (0 for a model without a scope head), rows written."""
 
     rows: int
     errors: int
     seconds: float
+    no_signal: int = 0
+    out_of_scope: int = 0
+    written: int = 0
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
     def __str__(self) -> str:
-        return (f"{self.rows} rows, {self.errors} errors, {self.seconds:.1f} s, "
-                f"{self.rows_per_second:,.0f} rows/s")
+        kept = f" ({self.written} written)" if self.written != self.rows else ""
+        return (f"{self.rows} rows{kept}, {self.errors} errors, {self.no_signal} no signal, "
+                f"{self.out_of_scope} out of scope, {self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s")
 
 
 # -------------------------------------------------------------------- workers
@@ -64,14 +69,15 @@ def _worker_model(model_path: str | None) -> Any:
     return load_model(model_path)
 
 
-def _model_classes(model_path: str | None, jobs: int) -> tuple[str, ...]:
-    """The model's classes. Scoring in this process loads the model; for workers the header is enough,
-    so the parent does not hold a copy of a model it never uses."""
+def _model_header(model_path: str | None, jobs: int) -> tuple[tuple[str, ...], bool]:
+    """The model's classes and whether it has a scope head. Scoring in this process loads the model; for
+    workers the header is enough, so the parent does not hold a copy of a model it never uses."""
     if jobs == 1:
-        return tuple(_worker_model(model_path).classes)
-    from ._model import read_classes
+        model = _worker_model(model_path)
+        return tuple(model.classes), model.has_scope
+    from ._model import read_model_header
 
-    return read_classes(model_path)
+    return read_model_header(model_path)
 
 
 @functools.cache
@@ -83,20 +89,13 @@ def _limit_blas_threads() -> None:
         threadpool_limits(1)
 
 
-def _score_chunk(model_path: str | None, texts: Sequence[str | None]) -> list[tuple[Any, ...] | None]:
+def _score_chunk(model_path: str | None, texts: Sequence[str | None]) -> list[Prediction | None]:
     """Score a chunk. ``None`` texts (rows with an error) stay ``None``."""
-    model = _worker_model(model_path)
-    out: list[tuple[Any, ...] | None] = []
-    for t in texts:
-        if t is None:
-            out.append(None)
-        else:
-            p = model._one(t)
-            out.append((p.label, p.score, tuple(p.probabilities.values()), p.evidence, p.no_signal))
-    return out
+    classify = _worker_model(model_path).classify
+    return [None if t is None else classify(t) for t in texts]
 
 
-def _score_chunk_in_worker(model_path: str | None, texts: Sequence[str | None]) -> list[tuple[Any, ...] | None]:
+def _score_chunk_in_worker(model_path: str | None, texts: Sequence[str | None]) -> list[Prediction | None]:
     _limit_blas_threads()
     return _score_chunk(model_path, texts)
 
@@ -113,7 +112,7 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _parallel_map(model_path: str | None, chunks: Iterable[Sequence[str | None]], jobs: int
-                  ) -> Iterator[list[tuple[Any, ...] | None]]:
+                  ) -> Iterator[list[Prediction | None]]:
     """Score chunks in input order: in this process for ``jobs == 1``, else through joblib."""
     if jobs == 1:
         for chunk in chunks:
@@ -168,10 +167,9 @@ def classify_chunks(texts: Iterable[str], *, model: str | Path | None = None, ch
                 raise type_error(f"texts[{i}]", "a str", t, "Convert the item to str or drop it first.")
             yield t
 
-    classes = _model_classes(model_path, jobs)
+    _model_header(model_path, jobs)  # a broken model fails here, before any text is read
     for result in _parallel_map(model_path, _chunks(checked(), chunk_size), jobs):
-        for label, score, probs, evidence, no_signal in result:  # type: ignore[misc]
-            yield Prediction(label, score, dict(zip(classes, probs)), evidence, no_signal)
+        yield from result  # type: ignore[misc]  # no None: every text was checked
 
 
 def _check_positive(name: str, value: Any) -> int:
@@ -382,6 +380,7 @@ def score_file(
     safe_csv: str = "off",
     prefix: str = "",
     progress: bool = False,
+    only_in_scope: bool = False,
 ) -> ScoreSummary:
     """Score every row of a CSV / TSV / JSONL file and write it with predictions added.
 
@@ -411,9 +410,14 @@ def score_file(
         Neutralise cells starting with = + - @ (spreadsheet formulas) by prefixing a quote: in the
         columns marksales adds, or in every column.
     prefix : str
-        Put before the added column names (label, score, p_<class>, evidence, no_signal, error).
+        Put before the added column names (label, score, p_<class>, evidence, no_signal, relevance,
+        in_scope, error; the two scope columns only for a model with a scope head).
     progress : bool
         Show a tqdm progress bar on stderr.
+    only_in_scope : bool
+        Write only the rows the model finds in scope (marketing or sales work) and the rows with an
+        error; needs a model with a scope head. Default: every row comes back, and the ``in_scope``
+        column marks them.
 
     Returns
     -------
@@ -453,10 +457,15 @@ def score_file(
             raise FileNotFoundError(f"no input file {in_path!r}.")
     model_path = None if model is None else str(model)
     # A broken model fails here, before any output exists; with workers, only the header is read here.
-    classes = _model_classes(model_path, jobs)
-    added = [prefix + c for c in ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal", "error"]]
+    classes, has_scope = _model_header(model_path, jobs)
+    if only_in_scope and not has_scope:
+        raise ValueError("only_in_scope / --in-scope-only needs a model with a scope head; this model has none "
+                         "(it was trained without out-of-scope texts).")
+    scope_columns = ["relevance", "in_scope"] if has_scope else []
+    added = [prefix + c for c in ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal",
+                                  *scope_columns, "error"]]
 
-    rows_done = errors = 0
+    rows_done = errors = no_signal = out_of_scope = written = 0
     with _open_input(in_path, encoding) as stream:
         if fmt == "jsonl":
             header, rows = _read_jsonl(stream, text_columns, in_path)
@@ -486,20 +495,28 @@ def score_file(
             writer = _Writer(out, out_fmt, header if out_fmt != "jsonl" else [], added, safe_csv)
             for results in _parallel_map(model_path, texts_of_chunks(), jobs):
                 chunk = pending.popleft()
-                for row, res in zip(chunk, results):
-                    if res is None:
+                for row, p in zip(chunk, results):
+                    if p is None:
                         values: list[Any] = [None] * (len(added) - 1) + [row.error]
                         errors += 1
                     else:
-                        label, score, probs, evidence, no_signal = res
-                        values = [label, score, *probs, evidence, no_signal, None if out_fmt == "jsonl" else ""]
+                        if p.no_signal:
+                            no_signal += 1
+                        if p.in_scope is False:
+                            out_of_scope += 1
+                            if only_in_scope:
+                                continue
+                        scope = [p.relevance, p.in_scope] if has_scope else []
+                        values = [p.label, p.score, *p.probabilities.values(), p.evidence, p.no_signal, *scope,
+                                  None if out_fmt == "jsonl" else ""]
                     writer.write(row.record, values)
+                    written += 1
                 rows_done += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
         if bar is not None:
             bar.close()
-    return ScoreSummary(rows_done, errors, time.perf_counter() - start)
+    return ScoreSummary(rows_done, errors, time.perf_counter() - start, no_signal, out_of_scope, written)
 
 
 def _format_or(path: str, default: str) -> str:

@@ -35,10 +35,19 @@ def _cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
         if args.json:
             out.write(json.dumps({"text": text, **p.to_dict()}, ensure_ascii=False) + "\n")
         else:
-            flag = "  (no signal)" if p.no_signal else ""
-            out.write(f"{p.label:<10} {p.score:.3f}{flag}  {_clip(text)}\n")
+            out.write(f"{_verdict(p)}  {_clip(text)}\n")
         out.flush()
     return 0
+
+
+def _verdict(p: Any) -> str:
+    """How one prediction reads on a terminal: the lean and its score, then scope and signal plainly."""
+    flags = []
+    if p.in_scope is not None:
+        flags.append(f"in scope {p.relevance:.2f}" if p.in_scope else f"OUT OF SCOPE {p.relevance:.2f}")
+    if p.no_signal:
+        flags.append("no signal")
+    return f"{p.label:<10} {p.score:.3f}" + (f"  ({', '.join(flags)})" if flags else "")
 
 
 def _clip(text: str, width: int = 80) -> str:
@@ -52,10 +61,12 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         out.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
         return 0
-    p = e.prediction
-    out.write(f"{p.label} {p.score:.3f}" + ("  (no signal)" if p.no_signal else "") + "\n")
+    out.write(_verdict(e.prediction) + "\n")
     for label, terms in e.terms.items():
         out.write(f"toward {label}: " + ", ".join(f"{t.term} ({t.weight:+.2f})" for t in terms) + "\n")
+    for name, terms in e.scope_terms.items():
+        out.write(f"toward {name.replace('_', ' ')}: " + ", ".join(f"{t.term} ({t.weight:+.2f})" for t in terms)
+                  + "\n")
     if e.sentences:
         for label in model.classes:
             out.write(f"most {label}-like sentences:\n")
@@ -80,12 +91,19 @@ def _cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"corpus: {corpus.get('n_texts')} texts, sha256 {corpus.get('sha256')}\n")
     out.write(f"settings: {json.dumps(meta.get('params'), sort_keys=True)}\n")
     out.write(f"no-signal threshold: {meta.get('no_signal_threshold')}\n")
+    if model.has_scope:
+        out.write(f"scope head: in scope when relevance >= {model.scope_threshold:.3f} "
+                  f"(chosen on training data: {meta.get('scope', {}).get('threshold_rule', '')})\n")
+    else:
+        out.write("scope head: none (relevance and in_scope are unknown for this model)\n")
     for name, sha in meta.get("files", {}).items():
         out.write(f"file {name}: sha256 {sha}\n")
     if meta.get("cv"):
         out.write(format_report(meta["cv"], "cross-validation:") + "\n")
     if meta.get("dev"):
         out.write(format_report(meta["dev"], "dev set:") + "\n")
+    if meta.get("scope", {}).get("cv"):
+        out.write(format_report(meta["scope"]["cv"], "scope head, cross-validation (in scope vs out):") + "\n")
     return 0
 
 
@@ -175,7 +193,7 @@ def _score(args: argparse.Namespace, progress: bool, score_file: Any) -> Any:
         args.input, args.output, text_columns=args.text_column or ["text"], id_column=args.id_column,
         file_format=args.format, output_format=args.output_format, encoding=args.encoding, model=args.model,
         jobs=args.jobs, chunk_size=args.chunk_size, on_error=args.on_error, safe_csv=args.safe_csv,
-        prefix=args.prefix, progress=progress,
+        prefix=args.prefix, progress=progress, only_in_scope=args.in_scope_only,
     )
 
 
@@ -219,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--safe-csv", nargs="?", const="added", default="off", choices=["off", "added", "all"],
                    help="neutralise spreadsheet formulas (= + - @) in added columns, or 'all' columns")
     p.add_argument("--prefix", default="", help="prefix for the added column names")
+    p.add_argument("--in-scope-only", action="store_true",
+                   help="write only rows that are marketing or sales work (and rows with an error); by default "
+                        "every row comes back and the in_scope column marks them")
     p.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the chunks on this Dask cluster")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.add_argument("--model", metavar="PATH", help="a model directory or .npz (default: shipped)")

@@ -26,12 +26,14 @@ _MAX_PROBLEMS_SHOWN = 20
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled text and where it came from (file and 1-based line or record number)."""
+    """One labelled text, where it came from (file and 1-based line or record number) and its optional
+    ``form`` (title / sentence / excerpt / posting, from a ``form`` column when the file has one)."""
 
     text: str
     label: str
     source: str
     line: int
+    form: str | None = None
 
 
 def format_of(path: str | Path, explicit: str | None = None) -> str:
@@ -116,7 +118,9 @@ def read_labelled(
             if not isinstance(label, str) or not label.strip():
                 problems.append(f"{name}:{line}: the label is empty or not a string ({label!r}).")
                 continue
-            examples.append(Example(text=text, label=label.strip(), source=name, line=line))
+            form = row.get("form")
+            examples.append(Example(text=text, label=label.strip(), source=name, line=line,
+                                    form=form.strip() or None if isinstance(form, str) else None))
     if problems:
         raise CorpusError(_summarise(problems))
     if not examples:

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import re
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,9 +22,11 @@ from typing import Any, overload
 import numpy as np
 
 from ._errors import ModelFileError, UntrustedModelError, describe, type_error
-from ._portable import PortableModel, Scorer
+from ._format import PortableModel, read_file, read_header
+from ._portable import Scorer
 from ._types import Explanation, Prediction, SentenceScore, TermWeight
 
+MAX_METADATA_BYTES = 1 << 26
 PORTABLE_NAME = "model.npz"
 PICKLE_NAME = "model.joblib"
 METADATA_NAME = "model.json"
@@ -48,12 +51,15 @@ def sha256_file(path: str | Path) -> str:
 def evidence_weights(portable: PortableModel) -> np.ndarray:
     """Per feature, what its presence adds to a text's evidence (see ``Prediction.evidence``).
 
-    The largest |coefficient| over the classes for single content words (not stop words, not
-    bigrams, not character n-grams); zero for every other feature.
+    The largest |coefficient| over the lean's classes and the scope head for single content words (not
+    stop words, not bigrams, not character n-grams); zero for every other feature. A word that only says
+    "out of scope" (nurse, welder) is evidence too: the text says something about its work.
     """
     stop = frozenset(portable.extra.get("evidence_stop_words", ()))
     weights = np.zeros(portable.coef.shape[1])
     strength = np.abs(portable.coef).max(axis=0)
+    if portable.scope is not None:
+        strength = np.maximum(strength, np.abs(portable.scope.coef))
     offset = 0
     for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
         if spec.analyzer == "word":
@@ -80,8 +86,10 @@ class Model:
     """
 
     def __init__(self, portable: PortableModel, metadata: Mapping[str, Any] | None = None,
-                 path: Path | None = None, pipeline: Any = None, *, trusted: bool = False) -> None:
+                 path: Path | None = None, pipeline: Any = None, *, trusted: bool = False,
+                 scope_pipeline: Any = None) -> None:
         self._trusted = trusted
+        self._scope_pipeline = scope_pipeline
         self._scorer = Scorer(portable, evidence_weights(portable))
         self.metadata: Mapping[str, Any] = dict(metadata or {})
         self.path = path
@@ -94,6 +102,9 @@ class Model:
         if self._binary:
             self._a = float(portable.calib_a[0])
             self._b = float(portable.calib_b[0])
+        self.has_scope = portable.scope is not None
+        #: Relevance at or above this is in scope (``None`` without a scope head); chosen at training.
+        self.scope_threshold: float | None = portable.scope.threshold if portable.scope is not None else None
 
     def __repr__(self) -> str:
         where = f" from {str(self.path)!r}" if self.path else ""
@@ -141,25 +152,26 @@ class Model:
         return [self._one(t) for t in _checked_texts(texts, "texts")]
 
     def _one(self, text: str) -> Prediction:
+        d, evidence = self._scorer.decisions(text)
         if self._binary:
-            d, evidence = self._scorer.binary_score(text)
-            z = self._a * d + self._b
+            z = self._a * d[0] + self._b
             # expit(-z); for z beyond 700 exp() would overflow, and the probability is 0 anyway
             p1 = 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
             c0, c1 = self.classes
             probs = {c0: 1.0 - p1, c1: p1}
             label = c1 if p1 > 0.5 else c0  # a tie goes to the first class, as max() does below
         else:
-            idx, values = self._scorer.tfidf(text)
-            row = self._scorer.proba_from_decision(
-                (values @ self._scorer._coef_t[idx] + self._scorer.model.intercept)[None, :]
-            )[0]
+            row = self._scorer.proba_from_decision(d[None, : self._scorer.n_lean])[0]
             probs = dict(zip(self.classes, row.tolist()))
             label = max(probs, key=probs.__getitem__)
-            evidence = self._scorer.evidence_of(idx)
-        if evidence < self.no_signal_threshold:
-            return Prediction(label, 1.0 / len(self.classes), dict(self._uniform), evidence, True)
-        return Prediction(label, probs[label], probs, evidence, False)
+        no_signal = evidence < self.no_signal_threshold
+        relevance = in_scope = None
+        if self.scope_threshold is not None:
+            relevance = self._scorer.relevance_from_decision(float(d[-1]))
+            in_scope = relevance >= self.scope_threshold and not no_signal
+        if no_signal:
+            return Prediction(label, 1.0 / len(self.classes), dict(self._uniform), evidence, True, relevance, in_scope)
+        return Prediction(label, probs[label], probs, evidence, False, relevance, in_scope)
 
     def classify_iter(self, texts: Iterable[str]) -> Iterator[Prediction]:
         """Classify an iterable of texts lazily, in order: memory stays flat for any length.
@@ -186,6 +198,18 @@ class Model:
         ``classify`` they do not apply the no-signal rule.
         """
         return self._scorer.predict_proba(_checked_texts(texts, "texts"))
+
+    def relevance(self, texts: Iterable[str]) -> np.ndarray:
+        """The scope head's calibrated probabilities that each text is marketing or sales work, shape (n,).
+
+        Raw, like ``predict_proba``: the no-signal rule is not applied. ``ModelFileError`` for a model
+        without a scope head.
+        """
+        if not self.has_scope:
+            raise ModelFileError("this model has no scope head (it was trained without out-of-scope texts); "
+                                 "retrain with out-of-scope rows labelled `other` to get one.")
+        return np.array([self._scorer.relevance_from_decision(float(self._scorer.decisions(t)[0][-1]))
+                         for t in _checked_texts(texts, "texts")])
 
     def evidence(self, text: str) -> float:
         """The evidence measure of ``text`` (see ``Prediction.evidence``)."""
@@ -228,7 +252,7 @@ class Model:
         idx, contrib = self._scorer.contributions(text)
         words = self._scorer.words(text)
         totals: dict[str, np.ndarray] = {}
-        k = len(self.classes)
+        k = contrib.shape[1]  # one column per class, then the scope head's when there is one
         for j, row in zip(idx.tolist(), contrib):
             _, term = self._scorer.feature_name(j)
             if self._scorer.analyzer_of(j) == "word":
@@ -246,11 +270,17 @@ class Model:
         for ci, label in enumerate(self.classes):
             ranked = sorted(((t, float(v[ci])) for t, v in totals.items() if v[ci] > 0), key=lambda x: -x[1])
             terms[label] = tuple(TermWeight(t, w) for t, w in ranked[:top])
+        scope_terms: dict[str, tuple[TermWeight, ...]] = {}
+        if self.has_scope:
+            scope = {t: float(v[k]) for t, v in totals.items()}  # the last column: the scope head
+            for name, sign in (("in_scope", 1.0), ("out_of_scope", -1.0)):
+                ranked = sorted(((t, sign * w) for t, w in scope.items() if sign * w > 0), key=lambda x: -x[1])
+                scope_terms[name] = tuple(TermWeight(t, w) for t, w in ranked[:top])
         pieces = sentences_of(text)
         sentences: tuple[SentenceScore, ...] = ()
         if len(pieces) >= 2:
             sentences = tuple(SentenceScore(s, self._one(s)) for s in pieces if re.search(r"\w", s))
-        return Explanation(prediction, terms, sentences)
+        return Explanation(prediction, terms, sentences, scope_terms)
 
     # ---------------------------------------------------------------- the scikit-learn object
 
@@ -263,10 +293,34 @@ class Model:
         ``UntrustedModelError``. Nothing else needs the pickle: inference uses the portable form.
         """
         if self._pipeline is None:
-            if self.path is None:
-                raise ModelFileError("this model was not loaded from a file, so it has no pickle beside it.")
-            self._pipeline = _load_pickle(self.path.with_name(PICKLE_NAME), self.metadata, trusted=self._trusted)
+            self._read_pipelines()
         return self._pipeline
+
+    @property
+    def scope_pipeline(self) -> Any:
+        """The scope head's fitted Pipeline (same features as ``pipeline``; classes 0 = out of scope,
+        1 = in scope), read from the pickle as ``pipeline`` is; ``None`` for a model without a scope head."""
+        if not self.has_scope:
+            return None
+        if self._scope_pipeline is None:
+            self._read_pipelines()
+        return self._scope_pipeline
+
+    def _read_pipelines(self) -> None:
+        if self.path is None:
+            raise ModelFileError("this model was not loaded from a file, so it has no pickle beside it.")
+        self._pipeline, self._scope_pipeline = split_pickled(
+            _load_pickle(self.path.with_name(PICKLE_NAME), self.metadata, trusted=self._trusted),
+            self.path.with_name(PICKLE_NAME))
+
+    def fitted_pipelines(self) -> Any:
+        """What ``model.joblib`` holds for this model, when it is in memory (after ``train``): the lean
+        Pipeline, or ``{"lean": ..., "scope": ...}`` with a scope head; ``None`` when not loaded."""
+        if self._pipeline is None:
+            return None
+        if self._scope_pipeline is None:
+            return self._pipeline
+        return {"lean": self._pipeline, "scope": self._scope_pipeline}
 
     @property
     def portable(self) -> PortableModel:
@@ -281,6 +335,16 @@ class Model:
         from ._artifacts import save_model
 
         return save_model(self, directory, force=force)
+
+
+def split_pickled(obj: Any, path: Path) -> tuple[Any, Any]:
+    """The lean and scope Pipelines of an unpickled ``model.joblib``: a Pipeline (a model without a scope
+    head) or ``{"lean": Pipeline, "scope": Pipeline}``."""
+    if isinstance(obj, dict) and set(obj) == {"lean", "scope"}:
+        return obj["lean"], obj["scope"]
+    if hasattr(obj, "named_steps"):
+        return obj, None
+    raise ModelFileError(f"{str(path)!r} holds a {type(obj).__qualname__}, not a marksales Pipeline.")
 
 
 def _checked_texts(texts: Any, name: str) -> list[str]:
@@ -300,23 +364,31 @@ def _checked_texts(texts: Any, name: str) -> list[str]:
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
+    """The ``model.json`` beside a model file, checked for the fields inference reads; {} when absent."""
     meta_path = path.with_name(METADATA_NAME)
-    if not meta_path.exists():
+    if not os.path.lexists(meta_path):
         return {}
+    data = read_file(meta_path, max_bytes=MAX_METADATA_BYTES)
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"the metadata {str(meta_path)!r} is unreadable: {exc}") from exc
+        meta = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ModelFileError(f"the metadata {str(meta_path)!r} is unreadable: {str(exc)[:200]}") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"the metadata {str(meta_path)!r} is not a JSON object")
+    files = meta.get("files", {})
+    if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+        raise ModelFileError(f"the metadata {str(meta_path)!r}: 'files' must map file names to sha256 strings, "
+                             f"not {describe(files)}")
+    threshold = meta.get("no_signal_threshold", 0.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
+            or threshold < 0:
+        raise ModelFileError(f"the metadata {str(meta_path)!r}: no_signal_threshold must be a finite number "
+                             f">= 0, not {describe(threshold)}")
     return meta
 
 
 def _load_portable(path: Path, *, trusted: bool = False) -> Model:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {str(path)!r}: {exc.strerror or exc}") from exc
+    data = read_file(path)
     meta = _read_metadata(path)
     expected = meta.get("files", {}).get(path.name)
     if expected is not None and sha256_bytes(data) != expected:
@@ -426,11 +498,14 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
         raise ModelFileError(f"no model at {str(p)!r}; pass a model directory, a .npz or a .joblib file.")
     if p.suffix in (".joblib", ".pkl", ".pickle"):
         meta = _read_metadata(p)
-        pipeline = _load_pickle(p, meta, trusted=trusted)
+        pipeline, scope = split_pickled(_load_pickle(p, meta, trusted=trusted), p)
         from ._train import to_portable
 
         extra = _extra_from_metadata(meta)
-        return Model(to_portable(pipeline, extra), meta, p, pipeline, trusted=trusted)
+        scope_meta = meta.get("scope") or {}
+        portable = to_portable(pipeline, extra, scope=scope, scope_threshold=float(scope_meta.get("threshold", 0.5)),
+                               other_label=str(scope_meta.get("other_label", "other")))
+        return Model(portable, meta, p, pipeline, trusted=trusted, scope_pipeline=scope)
     return _load_portable(p, trusted=trusted)
 
 
@@ -448,21 +523,18 @@ def _default_model() -> Model:
     return _load_portable(path)
 
 
-def read_classes(path: str | Path | None) -> tuple[str, ...]:
-    """The classes of a model from its portable header alone (cheap: no vocabulary is built)."""
+def read_model_header(path: str | Path | None) -> tuple[tuple[str, ...], bool]:
+    """A model's classes and whether it has a scope head, from its portable header alone (cheap)."""
     if path is None:
         p = Path(str(resources.files("marksales.models") / PORTABLE_NAME))
     else:
         p = Path(path)
         p = p / PORTABLE_NAME if p.is_dir() else p
     if p.suffix != ".npz":
-        return load_model(p).classes
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            header = json.loads(npz["header"].tobytes().decode("utf-8"))
-        return tuple(str(c) for c in header["classes"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"{str(p)!r} is not a readable portable model: {exc}") from exc
+        model = load_model(p)
+        return model.classes, model.has_scope
+    header = read_header(read_file(p), source=str(p))
+    return tuple(header["classes"]), header.get("scope") is not None
 
 
 def default_model() -> Model:

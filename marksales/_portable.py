@@ -1,10 +1,7 @@
-"""The portable model form: a fitted TF-IDF + logistic-regression model as plain arrays.
+"""Inference over the portable form (``_format.PortableModel``): features, decisions, probabilities.
 
-A portable model is one ``.npz`` file read with ``allow_pickle=False``: a JSON header (analyzer settings,
-classes, calibration method), each vectorizer's vocabulary as newline-joined UTF-8 bytes, and float64
-arrays for idf, coefficients, intercepts and the sigmoid calibrators. Loading it cannot run code, and
-inference needs numpy and the standard library only: this module must never import scikit-learn or
-pickle (``_train.to_portable`` is the one function that reads a fitted Pipeline).
+Numpy and the standard library only: this module never imports scikit-learn or pickle
+(``_train.to_portable`` is the one function that reads a fitted Pipeline).
 
 The arithmetic reproduces scikit-learn's ``TfidfVectorizer`` (``word`` and ``char_wb`` analyzers),
 ``FeatureUnion``, ``LogisticRegression.decision_function`` and ``CalibratedClassifierCV`` with
@@ -15,28 +12,21 @@ from __future__ import annotations
 
 import array
 import bisect
-import io
 import itertools
-import json
 import math
 import operator
 import re
 import sys
 import unicodedata
-import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ._errors import ModelFileError
+from ._format import PortableModel, VectorizerSpec
 
-FORMAT_NAME = "marksales-portable"
-FORMAT_VERSION = 1
-
-_WHITE_SPACES = re.compile(r"\s\s+")
 # Words whose analysis is cached; a posting file has far fewer distinct words than this.
 _WORD_CACHE_LIMIT = 50_000
 
@@ -69,239 +59,6 @@ def _strip_accents_ascii(s: str) -> str:
 
 
 _ACCENT_FUNCTIONS = {None: None, "unicode": _strip_accents_unicode, "ascii": _strip_accents_ascii}
-
-
-@dataclass(frozen=True)
-class VectorizerSpec:
-    """Settings of one fitted ``TfidfVectorizer``, as stored in the portable header."""
-
-    name: str
-    analyzer: str  # "word" or "char_wb"
-    ngram_range: tuple[int, int]
-    lowercase: bool
-    strip_accents: str | None
-    token_pattern: str | None
-    stop_words: tuple[str, ...] | None
-    sublinear_tf: bool
-    use_idf: bool
-    norm: str | None
-    binary: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "analyzer": self.analyzer,
-            "ngram_range": list(self.ngram_range),
-            "lowercase": self.lowercase,
-            "strip_accents": self.strip_accents,
-            "token_pattern": self.token_pattern,
-            "stop_words": None if self.stop_words is None else sorted(self.stop_words),
-            "sublinear_tf": self.sublinear_tf,
-            "use_idf": self.use_idf,
-            "norm": self.norm,
-            "binary": self.binary,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> VectorizerSpec:
-        try:
-            spec = cls(
-                name=str(d["name"]),
-                analyzer=str(d["analyzer"]),
-                ngram_range=(int(d["ngram_range"][0]), int(d["ngram_range"][1])),
-                lowercase=bool(d["lowercase"]),
-                strip_accents=d["strip_accents"],
-                token_pattern=d["token_pattern"],
-                stop_words=None if d["stop_words"] is None else tuple(d["stop_words"]),
-                sublinear_tf=bool(d["sublinear_tf"]),
-                use_idf=bool(d["use_idf"]),
-                norm=d["norm"],
-                binary=bool(d["binary"]),
-            )
-        except (KeyError, TypeError, IndexError, ValueError) as exc:
-            raise ModelFileError(f"vectorizer settings are incomplete or malformed: {exc!r}") from exc
-        if spec.analyzer not in ("word", "char_wb"):
-            raise ModelFileError(f"analyzer must be 'word' or 'char_wb', not {spec.analyzer!r}")
-        if spec.strip_accents not in _ACCENT_FUNCTIONS:
-            raise ModelFileError(f"strip_accents must be None, 'unicode' or 'ascii', not {spec.strip_accents!r}")
-        if spec.norm not in (None, "l2"):
-            raise ModelFileError(f"norm must be None or 'l2', not {spec.norm!r}")
-        lo, hi = spec.ngram_range
-        if not 1 <= lo <= hi:
-            raise ModelFileError(f"ngram_range must satisfy 1 <= min <= max, not {spec.ngram_range}")
-        if spec.analyzer == "word" and not spec.token_pattern:
-            raise ModelFileError("a word analyzer needs a token_pattern")
-        return spec
-
-
-@dataclass(frozen=True)
-class PortableModel:
-    """A fitted binary or multi-class TF-IDF + logistic-regression model, as arrays.
-
-    ``coef`` has one row per decision-function column (one row for two classes, as in scikit-learn),
-    columns in the order of the concatenated vectorizer vocabularies.
-    """
-
-    classes: tuple[str, ...]
-    vectorizers: tuple[VectorizerSpec, ...]
-    vocabularies: tuple[tuple[str, ...], ...]
-    idfs: tuple[FloatArray, ...]
-    coef: FloatArray
-    intercept: FloatArray
-    calibration: str | None  # "sigmoid" or None
-    calib_a: FloatArray
-    calib_b: FloatArray
-    extra: dict[str, Any]
-
-    # ---------------------------------------------------------------- file format
-
-    def to_bytes(self) -> bytes:
-        """Serialise to the ``.npz`` bytes of the portable format (deterministic)."""
-        header = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "classes": list(self.classes),
-            "vectorizers": [v.to_json() for v in self.vectorizers],
-            "n_features": [len(v) for v in self.vocabularies],
-            "calibration": self.calibration,
-            "extra": self.extra,
-        }
-        arrays: dict[str, np.ndarray] = {
-            "header": _text_to_array(json.dumps(header, sort_keys=True)),
-            "coef": np.ascontiguousarray(self.coef, dtype=np.float64),
-            "intercept": np.ascontiguousarray(self.intercept, dtype=np.float64),
-            "calib_a": np.ascontiguousarray(self.calib_a, dtype=np.float64),
-            "calib_b": np.ascontiguousarray(self.calib_b, dtype=np.float64),
-        }
-        for i, (vocab, idf) in enumerate(zip(self.vocabularies, self.idfs)):
-            if any("\n" in term for term in vocab):
-                raise ValueError("a vocabulary term contains a newline; the portable format cannot store it")
-            arrays[f"vocab_{i}"] = _text_to_array("\n".join(vocab))
-            arrays[f"idf_{i}"] = np.ascontiguousarray(idf, dtype=np.float64)
-        # np.savez stamps zip entries with the current time; write them with a fixed one so the bytes
-        # (and their sha256) depend on the model only.
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name in sorted(arrays):
-                member = io.BytesIO()
-                np.lib.format.write_array(member, arrays[name], allow_pickle=False)
-                info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, member.getvalue())
-        return buf.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> PortableModel:
-        """Read the portable format; any corruption or inconsistency raises ``ModelFileError``."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-        except ValueError as exc:
-            # numpy says "allow_pickle=False" when an entry would need unpickling: never allowed here.
-            raise ModelFileError(f"{source} is not a readable portable model ({exc}).") from exc
-        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            raise ModelFileError(
-                f"{source} is not a readable portable model: it is corrupt or truncated ({exc})."
-            ) from exc
-        return cls._from_arrays(arrays, source)
-
-    @classmethod
-    def _from_arrays(cls, arrays: dict[str, np.ndarray], source: str) -> PortableModel:
-        def need(name: str) -> np.ndarray:
-            if name not in arrays:
-                raise ModelFileError(f"{source} lacks the array {name!r}; it is not a complete portable model.")
-            return arrays[name]
-
-        try:
-            header = json.loads(_array_to_text(need("header")))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"{source} has an unreadable header: {exc}") from exc
-        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-            raise ModelFileError(f"{source} is not a {FORMAT_NAME} file.")
-        version = header.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ModelFileError(
-                f"{source} has portable format version {version!r}; this marksales reads version "
-                f"{FORMAT_VERSION}. Upgrade marksales, or retrain the model with `marksales train`."
-            )
-        try:
-            classes = tuple(str(c) for c in header["classes"])
-            specs = tuple(VectorizerSpec.from_json(v) for v in header["vectorizers"])
-            declared = [int(n) for n in header["n_features"]]
-            calibration = header["calibration"]
-            extra = dict(header.get("extra") or {})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{source} has an incomplete header: {exc!r}") from exc
-        if len(classes) < 2 or len(set(classes)) != len(classes):
-            raise ModelFileError(f"{source} must name two or more distinct classes, not {list(classes)}")
-        if calibration not in (None, "sigmoid"):
-            raise ModelFileError(f"{source} has unknown calibration {calibration!r}")
-        if not specs or len(declared) != len(specs):
-            raise ModelFileError(f"{source} declares {len(declared)} vocabularies for {len(specs)} vectorizers")
-
-        vocabularies = []
-        idfs = []
-        for i, (spec, n) in enumerate(zip(specs, declared)):
-            try:
-                text = _array_to_text(need(f"vocab_{i}"))
-            except UnicodeDecodeError as exc:
-                raise ModelFileError(f"{source}: vocabulary {spec.name!r} is not valid UTF-8") from exc
-            vocab = tuple(text.split("\n")) if text else ()
-            idf = np.asarray(need(f"idf_{i}"), dtype=np.float64)
-            if len(vocab) != n:  # distinctness is checked where the lookup table is built (Scorer)
-                raise ModelFileError(
-                    f"{source}: vocabulary {spec.name!r} has {len(vocab)} terms, the header declares {n}"
-                )
-            if idf.shape != (n,):
-                raise ModelFileError(f"{source}: idf of {spec.name!r} has shape {idf.shape}, expected ({n},)")
-            vocabularies.append(vocab)
-            idfs.append(idf)
-
-        n_rows = 1 if len(classes) == 2 else len(classes)
-        n_total = sum(declared)
-        coef = np.asarray(need("coef"), dtype=np.float64)
-        intercept = np.asarray(need("intercept"), dtype=np.float64)
-        calib_a = np.asarray(need("calib_a"), dtype=np.float64)
-        calib_b = np.asarray(need("calib_b"), dtype=np.float64)
-        expected = {
-            "coef": (coef, (n_rows, n_total)),
-            "intercept": (intercept, (n_rows,)),
-            "calib_a": (calib_a, (n_rows,) if calibration else (0,)),
-            "calib_b": (calib_b, (n_rows,) if calibration else (0,)),
-        }
-        for name, (arr, shape) in expected.items():
-            if arr.shape != shape:
-                raise ModelFileError(
-                    f"{source}: {name} has shape {arr.shape}, expected {shape} "
-                    f"({len(classes)} classes, {n_total} features); the file is inconsistent."
-                )
-        for name, arr in [("coef", coef), ("intercept", intercept), ("calib_a", calib_a), ("calib_b", calib_b)]:
-            if not np.all(np.isfinite(arr)):
-                raise ModelFileError(f"{source}: {name} holds non-finite values")
-        if not all(np.all(np.isfinite(idf)) for idf in idfs):
-            raise ModelFileError(f"{source}: an idf vector holds non-finite values")
-        return cls(
-            classes=classes,
-            vectorizers=specs,
-            vocabularies=tuple(vocabularies),
-            idfs=tuple(idfs),
-            coef=coef,
-            intercept=intercept,
-            calibration=calibration,
-            calib_a=calib_a,
-            calib_b=calib_b,
-            extra=extra,
-        )
-
-
-def _text_to_array(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-
-
-def _array_to_text(arr: np.ndarray) -> str:
-    if arr.dtype != np.uint8 or arr.ndim != 1:
-        raise ModelFileError(f"expected a 1-d uint8 text array, found {arr.dtype} with shape {arr.shape}")
-    return arr.tobytes().decode("utf-8")
 
 
 class Scorer:
@@ -343,10 +100,15 @@ class Scorer:
         self._binary = [s.binary for s in specs]
         self._token_res = {i: re.compile(spec.token_pattern or "") for i, spec in self._word_specs}
         self._stop = {i: frozenset(spec.stop_words or ()) for i, spec in self._word_specs}
-        # (n_features, n_rows) for gathering rows of present features; two-class models use _coef0 instead
-        self._coef_t = np.ascontiguousarray(model.coef.T) if model.coef.shape[0] > 1 else model.coef.T
-        self._coef0 = np.ascontiguousarray(model.coef[0]) if model.coef.shape[0] == 1 else None
-        self._intercept0 = float(model.intercept[0])
+        # Every head's coefficients as columns, (n_features, n_heads): the lean's decision columns (one for
+        # two classes, as in scikit-learn), then the scope head's when the model has one. One gather and
+        # one small product per text serve every head.
+        columns = [model.coef.T] + ([model.scope.coef[:, None]] if model.scope is not None else [])
+        self._heads = np.ascontiguousarray(np.hstack(columns))
+        self._intercepts = np.concatenate(
+            [model.intercept] + ([[model.scope.intercept]] if model.scope is not None else [])
+        )
+        self.n_lean = model.coef.shape[0]
         self._uniform_sublinear = len(specs) <= 2 and all(
             s.sublinear_tf and not s.binary and s.norm == "l2" for s in specs
         )
@@ -570,38 +332,36 @@ class Scorer:
             idx = idx[: int(idx.searchsorted(self._evidence_end))]
         return _total(self._evidence_w[idx])
 
-    def binary_score(self, text: str) -> tuple[float, float]:
-        """The decision value of a one-row (two-class) model for ``text``, and the text's evidence.
+    def decisions(self, text: str) -> tuple[FloatArray, float]:
+        """Every head's decision value for ``text`` (the lean's columns, then the scope head's), and its evidence.
 
-        The hot path of ``classify``: the same arithmetic as ``tfidf`` followed by a dot product with
-        the coefficients, without building the normalised vector.
+        The one scoring path: ``Model.classify``, ``predict_proba`` and ``relevance`` all come through
+        here. For the trainer's settings (every block sublinear and l2-normed) the TF-IDF vector is not
+        built: per block the decision is ``sum(c * v) / sqrt(sum(v * v))`` over the present features.
+        ``tests/test_portable.py`` fences it against the scikit-learn Pipeline to 1e-9 on 10,000 texts.
         """
         idx, counts, total = self.counts(text)
         if total == 0:
-            return self._intercept0, 0.0
+            return self._intercepts.copy(), 0.0
         if not self._uniform_sublinear or total >= self._log_tf.size:
             values = self._values(idx, counts, total)
-            return float(self._coef0[idx].dot(values)) + self._intercept0, self.evidence_of(idx)  # type: ignore[index]
-        # Every block sublinear and l2-normed (the shipped settings): per block, sum(c*v) / sqrt(sum(v*v)).
+            return values @ self._heads[idx] + self._intercepts, self.evidence_of(idx)
         v = self._log_tf[counts] * self._idf[idx]
-        c = self._coef0[idx]  # type: ignore[index]
+        c = self._heads[idx]
         if self._two_blocks:
             k = int(idx.searchsorted(self._split))
             if 0 < k < idx.size:
                 v1, v2 = v[:k], v[k:]
-                d = float(c[:k].dot(v1)) / math.sqrt(v1.dot(v1)) + float(c[k:].dot(v2)) / math.sqrt(v2.dot(v2))
-                return self._intercept0 + d, self.evidence_of(idx)
+                d = (v1 @ c[:k]) / math.sqrt(v1.dot(v1)) + (v2 @ c[k:]) / math.sqrt(v2.dot(v2))
+                return self._intercepts + d, self.evidence_of(idx)
         # one block present (idf and 1 + log(count) are positive, so the norm is too)
-        return self._intercept0 + float(c.dot(v)) / math.sqrt(v.dot(v)), self.evidence_of(idx)
+        return self._intercepts + (v @ c) / math.sqrt(v.dot(v)), self.evidence_of(idx)
 
     # ---------------------------------------------------------------- decisions
 
     def decision(self, text: str) -> FloatArray:
-        """The logistic regression's decision function for one text: shape (n_rows,)."""
-        idx, values = self.tfidf(text)
-        if self._coef0 is not None:
-            return np.array([np.dot(self._coef0[idx], values)]) + self.model.intercept
-        return values @ self._coef_t[idx] + self.model.intercept
+        """The lean regression's decision function for one text: shape (n_rows,)."""
+        return self.decisions(text)[0][: self.n_lean]
 
     def proba_from_decision(self, d: FloatArray) -> FloatArray:
         """Calibrated class probabilities from decision values, shape (n, n_classes)."""
@@ -627,18 +387,26 @@ class Scorer:
 
     def predict_proba(self, texts: Sequence[str]) -> FloatArray:
         """Probabilities for many texts, shape (len(texts), n_classes), classes as in ``model.classes``."""
-        n_rows = self.model.coef.shape[0]
-        d = np.empty((len(texts), n_rows))
+        d = np.empty((len(texts), self.n_lean))
         for k, text in enumerate(texts):
-            d[k] = self.decision(text)
+            d[k] = self.decisions(text)[0][: self.n_lean]
         return self.proba_from_decision(d)
 
+    def relevance_from_decision(self, s: float) -> float:
+        """The scope head's calibrated probability that the text is in scope, from its decision value."""
+        scope = self.model.scope
+        assert scope is not None
+        z = scope.calib_a * s + scope.calib_b
+        # expit(-z); for z beyond 700 exp() would overflow, and the probability is 0 anyway
+        return 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
+
     def contributions(self, text: str) -> tuple[IntArray, FloatArray]:
-        """Per-feature contribution to each class: indices and an array (n_features_present, n_classes).
+        """Per-feature contribution to each class: indices and an array (n_features_present, n_classes [+ 1]).
 
         For two classes the single decision column counts for the second class and against the first;
         for more, each class's row is centred on the mean of all rows, so a positive value pushes
-        toward that class relative to the others.
+        toward that class relative to the others. A model with a scope head gets one more column: the
+        feature's push toward in scope (positive) or out of scope (negative).
         """
         idx, values = self.tfidf(text)
         coef = self.model.coef[:, idx] * values  # (n_rows, n_present)
@@ -646,6 +414,8 @@ class Scorer:
             per_class = np.vstack([-coef[0], coef[0]])
         else:
             per_class = coef - coef.mean(axis=0, keepdims=True)
+        if self.model.scope is not None:
+            per_class = np.vstack([per_class, self.model.scope.coef[idx] * values])
         return idx, per_class.T
 
     def _block_of(self, j: int) -> int:

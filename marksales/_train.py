@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._corpus import Example, near_duplicate_groups
-from ._portable import PortableModel, VectorizerSpec
+from ._format import PortableModel, ScopeHead, VectorizerSpec
 from ._report import evaluate_predictions
 
 logger = logging.getLogger(__name__)
@@ -256,8 +256,8 @@ def cross_validate(
     analysed once (``_count_blocks``); ``analysis`` may pass that analysis in when it is shared.
     Folds run in ``n_jobs`` worker processes.
     """
-    report, _ = _cross_validate(texts, labels, params, n_splits=n_splits, progress=progress, analysis=analysis,
-                                n_jobs=n_jobs)
+    report, _, _ = _cross_validate(texts, labels, params, n_splits=n_splits, progress=progress, analysis=analysis,
+                                   n_jobs=n_jobs)
     return report
 
 
@@ -271,10 +271,11 @@ def _cross_validate(
     analysis: Analysis | None,
     n_jobs: int,
     meanwhile: Callable[[], Any] | None = None,
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[dict[str, Any], Any, np.ndarray]:
     """``cross_validate``, running ``meanwhile()`` in this process while the folds run in the workers.
 
-    Returns the report and what ``meanwhile`` returned.
+    Returns the report, what ``meanwhile`` returned, and the out-of-fold calibrated probabilities
+    (columns in sorted label order).
     """
     from joblib import Parallel, delayed
 
@@ -310,9 +311,10 @@ def _cross_validate(
         scores[test_idx] = got
         if progress:
             progress(f"fold {n}/{k} done")
-    report = evaluate_predictions(list(y), _platt(scores, y, classes), classes)
+    proba = _platt(scores, y, classes)
+    report = evaluate_predictions(list(y), proba, classes)
     report["n_splits"] = k
-    return report, extra
+    return report, extra, proba
 
 
 def _analysis_key(params: Params) -> str:
@@ -406,12 +408,23 @@ def _counted(vec: Any, texts: list[str], vocab: dict[str, int], counts: Any) -> 
     return count_vocab
 
 
-def to_portable(pipeline: Any, extra: dict[str, Any] | None = None) -> PortableModel:
-    """The portable form of a fitted Pipeline from ``build_pipeline``."""
+def to_portable(pipeline: Any, extra: dict[str, Any] | None = None, *, scope: Any = None,
+                scope_threshold: float = 0.5, other_label: str = "other") -> PortableModel:
+    """The portable form of a fitted Pipeline from ``build_pipeline``, with the scope head's Pipeline
+    (same fitted features, a calibrated classifier of 0 = out of scope, 1 = in scope) when given."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     features = pipeline.named_steps["features"]
     clf = pipeline.named_steps["clf"]
+    head = None
+    if scope is not None:
+        if scope.named_steps["features"] is not features:
+            raise ValueError("the scope head must share the lean Pipeline's fitted features")
+        lr_s, a_s, b_s, calibrated = _regression_and_calibration(scope.named_steps["clf"])
+        if not calibrated or list(lr_s.classes_) != [0, 1]:
+            raise ValueError("the scope head must be a sigmoid-calibrated regression of classes [0, 1]")
+        head = ScopeHead(np.asarray(lr_s.coef_[0], dtype=np.float64), float(lr_s.intercept_[0]), float(a_s[0]),
+                         float(b_s[0]), float(scope_threshold), other_label)
     specs, vocabs, idfs = [], [], []
     for name, vec in features.transformer_list:
         if not isinstance(vec, TfidfVectorizer) or vec.analyzer not in ("word", "char_wb"):
@@ -430,20 +443,8 @@ def to_portable(pipeline: Any, extra: dict[str, Any] | None = None) -> PortableM
             vocab[j] = term
         vocabs.append(tuple(vocab))
         idfs.append(np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else np.ones(len(vocab)))
-    if hasattr(clf, "calibrated_classifiers_"):
-        if len(clf.calibrated_classifiers_) != 1 or clf.method != "sigmoid":
-            raise ValueError("only CalibratedClassifierCV(method='sigmoid', ensemble=False) can be exported")
-        cal = clf.calibrated_classifiers_[0]
-        lr = cal.estimator
-        calib_a = np.array([c.a_ for c in cal.calibrators], dtype=np.float64)
-        calib_b = np.array([c.b_ for c in cal.calibrators], dtype=np.float64)
-        calibration: str | None = "sigmoid"
-        if list(lr.classes_) != list(clf.classes_):
-            raise ValueError("the calibrated classifier's classes differ from its estimator's")
-    else:
-        lr = clf
-        calib_a = calib_b = np.zeros(0)
-        calibration = None
+    lr, calib_a, calib_b, calibrated = _regression_and_calibration(clf)
+    calibration = "sigmoid" if calibrated else None
     return PortableModel(
         classes=tuple(str(c) for c in lr.classes_),
         vectorizers=tuple(specs),
@@ -455,7 +456,65 @@ def to_portable(pipeline: Any, extra: dict[str, Any] | None = None) -> PortableM
         calib_a=calib_a,
         calib_b=calib_b,
         extra=dict(extra or {}),
+        scope=head,
     )
+
+
+def _regression_and_calibration(clf: Any) -> tuple[Any, np.ndarray, np.ndarray, bool]:
+    """The logistic regression of a classifier step and its sigmoid calibrators (empty when uncalibrated)."""
+    if not hasattr(clf, "calibrated_classifiers_"):
+        return clf, np.zeros(0), np.zeros(0), False
+    if len(clf.calibrated_classifiers_) != 1 or clf.method != "sigmoid":
+        raise ValueError("only CalibratedClassifierCV(method='sigmoid', ensemble=False) can be exported")
+    cal = clf.calibrated_classifiers_[0]
+    lr = cal.estimator
+    if list(lr.classes_) != list(clf.classes_):
+        raise ValueError("the calibrated classifier's classes differ from its estimator's")
+    return (lr, np.array([c.a_ for c in cal.calibrators], dtype=np.float64),
+            np.array([c.b_ for c in cal.calibrators], dtype=np.float64), True)
+
+
+def fit_heads(texts: Sequence[str], labels: Sequence[str], params: Params, other_label: str, *,
+              analysis: Analysis | None = None) -> tuple[Any, Any]:
+    """Fit the features on every text, then the two heads on them: the lean (a calibrated regression of
+    the in-scope labels, on the in-scope texts) and the scope head (in scope = 1 against ``other_label``
+    = 0, on every text). Returns the two Pipelines; they share one fitted feature step."""
+    from joblib import parallel_config
+    from sklearn.pipeline import Pipeline
+
+    texts = list(texts)
+    y = np.asarray(labels)
+    inside = y != other_label
+    union = build_pipeline(params, calibrate=False).named_steps["features"]
+    vecs = [vec for _, vec in union.transformer_list]
+    patched = analysis is not None and list(analysis.texts) == texts and len(analysis.vocabularies) == len(vecs)
+    if patched:
+        assert analysis is not None
+        for vec, vocab, (counts, _) in zip(vecs, analysis.vocabularies, analysis.blocks):
+            vec._count_vocab = _counted(vec, texts, vocab, counts)
+    try:
+        with parallel_config(backend="sequential"):  # the stand-in counting methods cannot travel to a worker
+            x = union.fit_transform(texts)
+    finally:
+        for vec in vecs:
+            vec.__dict__.pop("_count_vocab", None)
+    lean = build_pipeline(params, n_splits=_n_splits(list(y[inside]), CALIBRATION_FOLDS)).named_steps["clf"]
+    lean.fit(x[np.flatnonzero(inside)], y[inside])
+    y_scope = inside.astype(int)
+    scope = build_pipeline(params, n_splits=_n_splits(list(y_scope), CALIBRATION_FOLDS)).named_steps["clf"]
+    scope.fit(x, y_scope)
+    return Pipeline([("features", union), ("clf", lean)]), Pipeline([("features", union), ("clf", scope)])
+
+
+def scope_threshold(relevance: np.ndarray, inside: np.ndarray) -> float:
+    """The relevance cut that best separates in-scope from out-of-scope texts (Youden's J) on the
+    cross-validation's out-of-fold probabilities: the highest mean of both sides' recall."""
+    best, best_j = 0.5, -1.0
+    for t in np.round(np.arange(0.05, 0.951, 0.01), 2):
+        j = float(np.mean(relevance[inside] >= t) + np.mean(relevance[~inside] < t))
+        if j > best_j + 1e-12:
+            best, best_j = float(t), j
+    return best
 
 
 def english_stop_words() -> list[str]:
@@ -550,6 +609,7 @@ def train(
     dev: Sequence[str] | None = None,
     n_splits: int = 5,
     progress: Callable[[str], None] | None = None,
+    other_label: str = "other",
 ) -> Any:
     """Train a model on labelled files and report on it; returns a ``Model`` ready to ``save``.
 
@@ -571,6 +631,11 @@ def train(
         A labelled dev set evaluated separately (never trained on).
     n_splits : int
         Cross-validation folds; folds keep near-duplicate texts together.
+    other_label : str
+        The label of out-of-scope texts (neither marketing nor sales, or whatever the corpus's labels
+        are). When the corpus has such rows the model gets a scope head (``Prediction.relevance`` and
+        ``in_scope``), and the lean is learnt from the other labels' texts only; otherwise it trains as a
+        plain classifier of the corpus's labels.
 
     Returns
     -------
@@ -600,24 +665,58 @@ def train(
     texts, ys = examples_xy(unique)
     say(f"read {len(examples)} texts ({len(examples) - len(unique)} duplicates dropped) from {len(files)} file(s)")
     params = params or Params()
+    other = other_label if other_label in set(ys) else None
+    lean_rows = [i for i, y in enumerate(ys) if y != other]
+    lean_texts, lean_ys = [texts[i] for i in lean_rows], [ys[i] for i in lean_rows]
+    if other is not None and len(set(lean_ys)) < 2:
+        from ._errors import CorpusError
+
+        raise CorpusError(f"besides {other!r} (out of scope) a corpus needs two or more labels to learn the lean "
+                          f"between; it has {sorted(set(lean_ys))}.")
     search_rows = None
     analysed: dict[str, Analysis] = {}
     if search_grid:
         grid = SEARCH_GRID if search_grid is True else search_grid
-        params, search_rows = search(texts, ys, params, grid, n_splits=n_splits, progress=say, analysed=analysed)
+        params, search_rows = search(lean_texts, lean_ys, params, grid, n_splits=n_splits, progress=say,
+                                     analysed=analysed)
         say(f"search chose {params.to_json()}")
     start = time.perf_counter()
-    analysis = analysed.get(_analysis_key(params)) or _count_blocks(texts, params)
+    analysis = (analysed.get(_analysis_key(params)) if other is None else None) or _count_blocks(texts, params)
     analysed.clear()  # the other settings' analyses are no longer needed
     say("analysed the text")
     if workers is not None:
         workers.join()
     # The final model is fitted in this process while the folds run in the workers (in a worker its
     # pickle bytes varied from run to run); the folds' analysis of the text serves it too.
-    cv, pipeline = _cross_validate(texts, ys, params, n_splits=n_splits, progress=say, analysis=analysis,
-                                   n_jobs=-1, meanwhile=functools.partial(fit, texts, ys, params, analysis=analysis))
+    scope_meta: dict[str, Any] | None = None
+    if other is None:
+        cv, pipeline, _ = _cross_validate(texts, ys, params, n_splits=n_splits, progress=say, analysis=analysis,
+                                          n_jobs=-1, meanwhile=functools.partial(fit, texts, ys, params,
+                                                                                 analysis=analysis))
+        scope_pipeline = None
+    else:
+        # The lean's folds see the in-scope rows only: the rows of the one analysis of every text.
+        rows = np.asarray(lean_rows)
+        lean_analysis = Analysis(lean_texts, [(counts[rows], min_df) for counts, min_df in analysis.blocks],
+                                 analysis.vocabularies)
+        cv, (pipeline, scope_pipeline), _ = _cross_validate(
+            lean_texts, lean_ys, params, n_splits=n_splits, progress=say, analysis=lean_analysis, n_jobs=-1,
+            meanwhile=functools.partial(fit_heads, texts, ys, params, other, analysis=analysis))
+        del lean_analysis
+        inside = np.asarray(ys) != other
+        scope_labels = np.where(inside, "in_scope", "out_of_scope")
+        scope_cv, _, scope_proba = _cross_validate(texts, list(scope_labels), params, n_splits=n_splits,
+                                                   progress=say, analysis=analysis, n_jobs=-1)
+        relevance = scope_proba[:, 0]  # columns in sorted order: in_scope, out_of_scope
+        threshold_in = scope_threshold(relevance, inside)
+        scope_meta = {"other_label": other, "threshold": threshold_in,
+                      "threshold_rule": "Youden's J on the scope cross-validation's out-of-fold relevance",
+                      "cv": scope_cv,
+                      "cv_at_threshold": {"in_scope_kept": float(np.mean(relevance[inside] >= threshold_in)),
+                                          "out_of_scope_flagged": float(np.mean(relevance[~inside] < threshold_in))}}
     cv_seconds = time.perf_counter() - start
-    portable = to_portable(pipeline, {"evidence_stop_words": english_stop_words()})
+    portable = to_portable(pipeline, {"evidence_stop_words": english_stop_words()}, scope=scope_pipeline,
+                           scope_threshold=scope_meta["threshold"] if scope_meta else 0.5, other_label=other_label)
     threshold = no_signal_threshold(_training_evidence(portable, analysis))
     del analysis
     portable = replace(portable, extra={**portable.extra, "no_signal_threshold": threshold})
@@ -634,12 +733,13 @@ def train(
         "params": params.to_json(),
         "search": search_rows,
         "cv": cv,
+        "scope": scope_meta,
         "no_signal_threshold": threshold,
         # Timings vary run to run; the fingerprint leaves them out.
         "timings": {"cv_seconds": round(cv_seconds, 2),
                     "search_seconds": [row.pop("seconds") for row in search_rows or []]},
     }
-    model = Model(portable, meta, None, pipeline)
+    model = Model(portable, meta, None, pipeline, scope_pipeline=scope_pipeline)
     if dev:
         meta["dev"], dev_proba = _evaluate(model, dev, text_column=text_column, label_column=label_column)
         # The dev probabilities as trained: a later install (other numpy, other scikit-learn) must reproduce them.

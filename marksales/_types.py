@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,23 @@ class Prediction:
         content words that occur in it (stop words excluded). 0.0 when no known word occurs.
     no_signal : bool
         True when ``evidence`` is below the model's threshold (empty text, "The cat sat on the mat",
-        lorem ipsum, another language). Then ``probabilities`` are uniform, ``score`` is
-        ``1 / n_classes`` and ``label`` is only the model's best guess: treat it as "unknown".
+        lorem ipsum). Then ``probabilities`` are uniform, ``score`` is ``1 / n_classes`` and ``label``
+        is only the model's best guess: treat it as "unknown".
+    relevance : float or None
+        The calibrated probability that the text describes marketing or sales work at all (the scope
+        head). ``None`` when the model has no scope head (a model trained without out-of-scope texts,
+        or a format-1 file): then scope is unknown.
+    in_scope : bool or None
+        The one field to filter on: True when the text is marketing or sales work, that is
+        ``relevance >= `` the model's scope threshold and the text has signal (``no_signal`` texts are
+        never in scope). ``None`` when the model has no scope head.
+
+    Notes
+    -----
+    The three questions read independently. ``label``/``score``/``probabilities`` are the
+    marketing-vs-sales lean, reported for every text, in scope or not (how sales-like an engineering
+    posting reads); ``in_scope`` says whether that lean describes marketing or sales work at all;
+    ``no_signal`` says the text carries too little known vocabulary for either answer.
     """
 
     label: str
@@ -32,15 +47,19 @@ class Prediction:
     probabilities: Mapping[str, float]
     evidence: float
     no_signal: bool
+    relevance: float | None = None
+    in_scope: bool | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready dict: label, score, probabilities, evidence, no_signal."""
+        """A JSON-ready dict: label, score, probabilities, evidence, no_signal, relevance, in_scope."""
         return {
             "label": self.label,
             "score": self.score,
             "probabilities": dict(self.probabilities),
             "evidence": self.evidence,
             "no_signal": self.no_signal,
+            "relevance": self.relevance,
+            "in_scope": self.in_scope,
         }
 
 
@@ -75,11 +94,15 @@ class Explanation:
     sentences : tuple[SentenceScore, ...]
         For a text of two or more sentences, every sentence with its own prediction, in text order;
         empty for a single sentence. ``most(label)`` picks the strongest ones.
+    scope_terms : Mapping[str, tuple[TermWeight, ...]]
+        For a model with a scope head: ``"in_scope"``, the terms that pushed the text toward marketing
+        or sales work, and ``"out_of_scope"``, those that pulled it out; empty otherwise.
     """
 
     prediction: Prediction
     terms: Mapping[str, tuple[TermWeight, ...]]
     sentences: tuple[SentenceScore, ...]
+    scope_terms: Mapping[str, tuple[TermWeight, ...]] = field(default_factory=dict)
 
     def most(self, label: str, n: int = 3) -> tuple[SentenceScore, ...]:
         """The ``n`` sentences with the highest probability of ``label``, strongest first."""
@@ -91,5 +114,6 @@ class Explanation:
         return {
             "prediction": self.prediction.to_dict(),
             "terms": {label: [[t.term, t.weight] for t in ts] for label, ts in self.terms.items()},
+            "scope_terms": {k: [[t.term, t.weight] for t in ts] for k, ts in self.scope_terms.items()},
             "sentences": [{"text": s.text, **s.prediction.to_dict()} for s in self.sentences],
         }

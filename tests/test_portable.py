@@ -134,10 +134,20 @@ def test_file_changed_after_training_is_refused(tmp_path, model):
         load_model(path)
 
 
-def _rewrite(model, **arrays) -> bytes:
+def _rewrite(model, *, reseal: bool = True, **arrays) -> bytes:
+    """The model's npz with ``arrays`` replaced; ``reseal`` recomputes the header's content checksum, as a
+    crafted file would, so the checks behind it are reached."""
+    import json
+
+    from marksales._format import _content_sha256
+
     with np.load(io.BytesIO(model.portable.to_bytes()), allow_pickle=False) as npz:
         content = {k: npz[k] for k in npz.files}
     content.update(arrays)
+    header = json.loads(content["header"].tobytes().decode())
+    if reseal and isinstance(header, dict) and "content_sha256" in header:
+        header["content_sha256"] = _content_sha256({k: v for k, v in content.items() if k != "header"})
+        content["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **content)
     return buf.getvalue()
@@ -154,13 +164,13 @@ def _header(model, **changes) -> np.ndarray:
 
 def test_other_format_version_is_refused(model):
     data = _rewrite(model, header=_header(model, format_version=99))
-    with pytest.raises(ModelFileError, match="format version 99.*reads version 1"):
+    with pytest.raises(ModelFileError, match="format version 99.*reads versions 1, 2"):
         PortableModel.from_bytes(data)
 
 
 def test_inconsistent_coefficients_are_refused(model):
     data = _rewrite(model, coef=model.portable.coef[:, :-3])
-    with pytest.raises(ModelFileError, match="coef has shape .* expected"):
+    with pytest.raises(ModelFileError, match="coef has float64 with shape .* expected"):
         PortableModel.from_bytes(data)
 
 
@@ -178,6 +188,10 @@ def test_foreign_npz_and_pickled_arrays_are_refused(tmp_path):
         PortableModel.from_bytes(buf.getvalue())
     buf = io.BytesIO()
     np.savez(buf, weights=np.zeros(3))
+    with pytest.raises(ModelFileError, match="unexpected member 'weights.npy'"):
+        PortableModel.from_bytes(buf.getvalue())
+    buf = io.BytesIO()
+    np.savez(buf, coef=np.zeros(3))
     with pytest.raises(ModelFileError, match="lacks the array 'header'"):
         PortableModel.from_bytes(buf.getvalue())
     with pytest.raises(ModelFileError):

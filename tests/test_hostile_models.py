@@ -1,0 +1,145 @@
+"""Hostile model files: each is refused with a ModelFileError in well under a second and a few MiB."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from marksales import ModelFileError, load_model
+from marksales._format import _content_sha256
+
+
+def _arrays(model) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(model.portable.to_bytes()), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _npz(arrays: dict[str, np.ndarray], *, header: dict | None = None, reseal: bool = True) -> bytes:
+    arrays = dict(arrays)
+    h = json.loads(arrays["header"].tobytes().decode()) if header is None else header
+    if reseal:
+        h["content_sha256"] = _content_sha256({k: v for k, v in arrays.items() if k != "header"})
+    arrays["header"] = np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _refused_cheaply(path: Path, match: str) -> None:
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ModelFileError, match=match):
+            load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 1.0
+    assert peak < 8 * 2**20, f"refusing took {peak / 2**20:.1f} MiB"
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    path = tmp_path / "model.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        member = io.BytesIO()
+        np.lib.format.write_array(member, np.zeros(8 * 2**20), allow_pickle=False)  # 64 MiB of zeros
+        zf.writestr("coef.npy", member.getvalue())
+    assert path.stat().st_size < 2**20
+    _refused_cheaply(path, "decompression bomb")
+
+
+@pytest.mark.parametrize("name", ["model.npz", "model.json"])
+def test_a_symlink_to_dev_zero_is_not_read(tmp_path, model, name):
+    shutil.copy(model.path, tmp_path / "model.npz")
+    target = tmp_path / name
+    target.unlink(missing_ok=True)
+    os.symlink("/dev/zero", target)
+    _refused_cheaply(tmp_path, "not a regular file")
+
+
+def test_a_crafted_token_pattern_is_refused(model):
+    arrays = _arrays(model)
+    header = json.loads(arrays["header"].tobytes().decode())
+    header["vectorizers"][0]["token_pattern"] = r"(?u)\b(\w+\s?)+$x"
+    from marksales._format import PortableModel
+
+    with pytest.raises(ModelFileError, match="token_pattern"):
+        PortableModel.from_bytes(_npz(arrays, header=header))
+
+
+def test_a_declared_shape_larger_than_the_member_is_refused(tmp_path, model):
+    arrays = _arrays(model)
+    member = io.BytesIO()
+    np.lib.format.write_array(member, arrays["coef"], allow_pickle=False)
+    raw = member.getvalue().replace(repr(arrays["coef"].shape).encode(), b"(1, 1000000000000)")
+    path = tmp_path / "model.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("header.npy", _member(arrays["header"]))
+        zf.writestr("coef.npy", raw)
+    _refused_cheaply(path, r"declares shape \(1, 1000000000000\)")
+
+
+def _member(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def test_an_npy_or_a_csv_given_as_a_model_is_one_clear_error(tmp_path):
+    npy = tmp_path / "weights.npy"
+    np.save(npy, np.zeros(3))
+    _refused_cheaply(npy, "not an .npz")
+    csv = tmp_path / "data.csv"
+    csv.write_text("text,label\nSDR,sales\n")
+    _refused_cheaply(csv, "not an .npz")
+
+
+@pytest.mark.parametrize("value", ["x", ["model.npz"], {"model.npz": 3}])
+def test_metadata_files_of_the_wrong_type_are_refused(tmp_path, model, value):
+    shutil.copy(model.path, tmp_path / "model.npz")
+    meta = json.loads(Path(model.path).with_name("model.json").read_text(encoding="utf-8"))
+    meta["files"] = value
+    (tmp_path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    _refused_cheaply(tmp_path, "'files' must map file names")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "abc", -1.0, True])
+def test_a_bad_no_signal_threshold_is_refused_in_the_npz_and_in_model_json(tmp_path, model, value):
+    from marksales._format import PortableModel
+
+    arrays = _arrays(model)
+    header = json.loads(arrays["header"].tobytes().decode())
+    header["extra"]["no_signal_threshold"] = value
+    buf = io.BytesIO()
+    np.savez(buf, **{**arrays, "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)})
+    with pytest.raises(ModelFileError, match="no_signal_threshold|unreadable header"):
+        PortableModel.from_bytes(buf.getvalue())
+    shutil.copy(model.path, tmp_path / "model.npz")
+    meta = json.loads(Path(model.path).with_name("model.json").read_text(encoding="utf-8"))
+    meta["no_signal_threshold"] = value
+    (tmp_path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="no_signal_threshold|unreadable"):
+        load_model(tmp_path)
+
+
+def test_negated_coefficients_without_model_json_fail_the_npz_s_own_checksum(tmp_path, model):
+    arrays = _arrays(model)
+    arrays["coef"] = -arrays["coef"]
+    path = tmp_path / "model.npz"
+    path.write_bytes(_npz(arrays, reseal=False))
+    _refused_cheaply(path, "checksum in the file's own header")
+
+
+def test_deeply_nested_model_json_is_one_clear_error(tmp_path, model):
+    shutil.copy(model.path, tmp_path / "model.npz")
+    (tmp_path / "model.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    _refused_cheaply(tmp_path, "unreadable")
