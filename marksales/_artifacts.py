@@ -142,10 +142,29 @@ def model_card(meta: dict[str, Any]) -> str:
         *metrics(meta.get("cv"), f"Cross-validation ({meta.get('cv', {}).get('n_splits')} folds, "
                                  "near-duplicates kept together)"),
         *metrics(meta.get("dev"), "Dev set (never trained on)"),
+        *scope_lines(meta.get("scope")),
         "## Versions", "",
         ", ".join(f"{k} {v}" for k, v in versions.items()), "",
         "## Limits", "",
-        "Trained on text written for the purpose, not sampled from real postings; English only; two functions "
-        "only, so a role that is neither gets one of them anyway (with a low score or `no_signal`).", "",
+        "Trained on text written for the purpose, not sampled from real postings; English only. "
+        + ("The scope head says whether a text is marketing or sales work at all (`in_scope`); the lean "
+           "(`label`, `score`) is reported for every text." if meta.get("scope") else
+           "No scope head: a role that is neither still gets one of the labels (check `no_signal`)."), "",
+        "Settings (features, `C`) were chosen by grouped cross-validation on the training corpus; the real-text "
+        "yardstick (ESCO occupations, `../shared/realdev/`) was used to find kinds of errors and to compare "
+        "settings, never trained on; the scope threshold was chosen on the training corpus alone.", "",
     ]
     return "\n".join(lines)
+
+
+def scope_lines(scope: dict[str, Any] | None) -> list[str]:
+    """The model card's scope section."""
+    if not scope:
+        return []
+    cv, at = scope["cv"], scope["cv_at_threshold"]
+    return ["### Scope head (in scope vs out of scope)", "",
+            f"Out-of-scope label `{scope['other_label']}`; in scope when relevance >= {scope['threshold']:.2f} "
+            f"({scope['threshold_rule']}).", "",
+            f"Cross-validation: n = {cv['n']}, accuracy {cv['accuracy']:.3f}, macro-F1 {cv['macro_f1']:.3f}, "
+            f"Brier {cv['brier']:.4f}, ECE {cv['ece']:.3f}; at the threshold {at['in_scope_kept']:.1%} of in-scope "
+            f"texts kept and {at['out_of_scope_flagged']:.1%} of out-of-scope texts flagged.", ""]

@@ -18,15 +18,25 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ._corpus import FORMATS, format_of
 from ._errors import InputFileError, MarksalesError, describe, type_error
+from ._io import (
+    DEFAULT_MAX_RECORD_BYTES,
+    FORMATS,
+    LongLine,
+    atomic_output,
+    bounded_lines,
+    check_encoding,
+    exit_with_parent,
+    format_of,
+    refuse_non_regular_input,
+    same_file_as_stdin,
+)
 from ._types import Prediction
 
 logger = logging.getLogger(__name__)
@@ -97,6 +107,7 @@ def _score_chunk(model_path: str | None, texts: Sequence[str | None]) -> list[Pr
 
 def _score_chunk_in_worker(model_path: str | None, texts: Sequence[str | None]) -> list[Prediction | None]:
     _limit_blas_threads()
+    exit_with_parent()
     return _score_chunk(model_path, texts)
 
 
@@ -205,6 +216,7 @@ def _open_input(path: str, encoding: str) -> IO[str]:
 
 # What surrogateescape makes of a byte that is not valid in the encoding: U+DC80..U+DCFF.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _has_undecodable(s: str) -> bool:
@@ -220,7 +232,10 @@ def _row_text(record: dict[str, Any], columns: Sequence[str]) -> tuple[str | Non
         if not isinstance(value, str):
             return None, f"column {col!r} holds {type(value).__name__}, not text"
         if _has_undecodable(value):
-            return None, f"column {col!r} holds bytes that are not valid in the input encoding"
+            return None, (f"column {col!r} holds bytes that are not valid in the input encoding (or a lone "
+                          f"surrogate); if the file is not UTF-8, pass --encoding (latin-1, cp1252, ...)")
+        if _SURROGATE.search(value):
+            return None, f"column {col!r} holds a lone UTF-16 surrogate (such as \\ud83d), which is not text"
         if value.strip():
             parts.append(value)
     if not parts:
@@ -230,10 +245,23 @@ def _row_text(record: dict[str, Any], columns: Sequence[str]) -> tuple[str | Non
     return "\n".join(parts), ""
 
 
-def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], name: str
+def _too_long(name: str, line: int, length: int, limit: int) -> InputFileError:
+    return InputFileError(f"{name}:{line}: a record of {length:,} characters, more than the limit of {limit:,}; "
+                          f"no posting is that long. Raise it with --max-record-mb if the file is right.")
+
+
+def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], name: str, limit: int
                     ) -> tuple[list[str], Iterator[_Row]]:
-    csv.field_size_limit(_FIELD_LIMIT)
-    reader = csv.reader(stream, delimiter=delimiter, strict=True)
+    csv.field_size_limit(limit)
+
+    def lines() -> Iterator[str]:
+        # A CSV record cannot be resynchronised after a cut line, so an over-long one stops the run.
+        for n, line in enumerate(bounded_lines(stream, limit), start=1):
+            if isinstance(line, LongLine):
+                raise _too_long(name, n, line.length, limit)
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
     kind = "TSV" if delimiter == "\t" else "CSV"
     try:
         header = next(reader)
@@ -263,6 +291,10 @@ def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], nam
             except StopIteration:
                 return
             except csv.Error as exc:
+                if "field larger than field limit" in str(exc):
+                    raise InputFileError(f"{name}:{reader.line_num}: a cell longer than the limit of {limit:,} "
+                                         f"characters (an unclosed quote?); raise it with --max-record-mb if the "
+                                         f"file is right.") from None
                 raise InputFileError(
                     f"{name}:{reader.line_num}: malformed {kind} ({exc}); check for an unclosed quote."
                 ) from None
@@ -282,19 +314,35 @@ def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], nam
     return header, rows()
 
 
-def _read_jsonl(stream: IO[str], columns: Sequence[str], name: str) -> tuple[list[str], Iterator[_Row]]:
+def _read_jsonl(stream: IO[str], columns: Sequence[str], name: str, limit: int, added: Sequence[str]
+                ) -> tuple[list[str], Iterator[_Row]]:
+    clash_free = frozenset(added)
+
     def rows() -> Iterator[_Row]:
-        for line_no, line in enumerate(stream, start=1):
+        for line_no, line in enumerate(bounded_lines(stream, limit), start=1):
+            if isinstance(line, LongLine):
+                yield _Row(line_no, {}, None, f"a record of {line.length:,} characters, more than the limit of "
+                                              f"{limit:,} (--max-record-mb)")
+                continue
             if line_no == 1 and line.startswith("\ufeff"):
                 line = line[1:]
-            if not line.strip():
+            if not line.strip():  # kept, so that output rows = input rows
+                yield _Row(line_no, {}, None, "blank line")
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InputFileError(f"{name}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno}).") from None
+            except RecursionError:
+                raise InputFileError(f"{name}:{line_no}: JSON nested too deeply to be a posting.") from None
             if not isinstance(obj, dict):
                 raise InputFileError(f"{name}:{line_no}: expected a JSON object per line, found {type(obj).__name__}.")
+            clash = clash_free.intersection(obj)
+            if clash:
+                raise InputFileError(
+                    f"{name}:{line_no}: the record already has key(s) {', '.join(map(repr, sorted(clash)))} that "
+                    f"scoring adds; pass --prefix (for example --prefix pred_) so nothing is overwritten."
+                )
             text, error = _row_text(obj, columns)
             yield _Row(line_no, obj, text, error)
 
@@ -312,8 +360,19 @@ class _Writer:
         self.safe_csv = safe_csv
         self.columns = header + added
         if fmt != "jsonl":
-            self.writer = csv.writer(stream, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
-            self.writer.writerow(self._safe(self.columns, passthrough=True))
+            # The writer quotes a field holding any character of its line terminator: with "\r\n" a lone CR
+            # inside a cell is quoted too (with "\n" it was not, and readers saw one row more). Each row
+            # then ends in "\n" as before.
+            self._buffer = io.StringIO()
+            self.writer = csv.writer(self._buffer, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\r\n")
+            self._row(self._safe(self.columns, passthrough=True))
+
+    def _row(self, cells: list[Any]) -> None:
+        buf = self._buffer
+        buf.seek(0)
+        buf.truncate()
+        self.writer.writerow(cells)
+        self.stream.write(buf.getvalue()[:-2] + "\n")
 
     def _safe(self, cells: list[Any], *, passthrough: bool) -> list[Any]:
         if self.safe_csv == "off" or (passthrough and self.safe_csv != "all"):
@@ -324,41 +383,14 @@ class _Writer:
         if self.fmt == "jsonl":
             obj = dict(record)
             obj.update(zip(self.added, values))
-            self.stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            line = json.dumps(obj, ensure_ascii=False)
+            if _SURROGATE.search(line):  # a lone surrogate cannot be UTF-8: keep it as a JSON escape
+                line = json.dumps(obj, ensure_ascii=True)
+            self.stream.write(line + "\n")
             return
         passthrough = [record.get(c, "") for c in self.columns[: len(self.columns) - len(self.added)]]
         added = ["" if v is None else (("true" if v else "false") if isinstance(v, bool) else v) for v in values]
-        self.writer.writerow(self._safe(passthrough, passthrough=True) + self._safe(added, passthrough=False))
-
-
-@contextlib.contextmanager
-def _atomic_output(path: str, encoding: str) -> Iterator[IO[str]]:
-    """A text stream that becomes ``path`` only when the block finishes without an exception."""
-    if path == "-":
-        out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, errors="surrogateescape", newline="",
-                               write_through=False)
-        try:
-            yield out
-        finally:
-            with contextlib.suppress(ValueError, BrokenPipeError):
-                out.flush()
-            out.detach()
-        return
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"the output folder {str(directory)!r} does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".marksales-partial", dir=directory)
-    try:
-        with open(fd, "w", encoding=encoding, errors="surrogateescape", newline="") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        self._row(self._safe(passthrough, passthrough=True) + self._safe(added, passthrough=False))
 
 
 # -------------------------------------------------------------------- the run
@@ -381,6 +413,7 @@ def score_file(
     prefix: str = "",
     progress: bool = False,
     only_in_scope: bool = False,
+    max_record_mb: float = DEFAULT_MAX_RECORD_BYTES / 2**20,
 ) -> ScoreSummary:
     """Score every row of a CSV / TSV / JSONL file and write it with predictions added.
 
@@ -442,6 +475,10 @@ def score_file(
         raise ValueError(f"safe_csv must be 'off', 'added' or 'all', not {safe_csv!r}.")
     _check_positive("chunk_size", chunk_size)
     jobs = _check_jobs(jobs)
+    if isinstance(max_record_mb, bool) or not isinstance(max_record_mb, (int, float)) or not max_record_mb > 0:
+        raise ValueError(f"max_record_mb must be a positive number, not {describe(max_record_mb)}.")
+    limit = int(max_record_mb * 2**20)
+    check_encoding(encoding)
     if in_path == "-" and file_format is None:
         raise ValueError("reading stdin needs format= / --format (csv, tsv or jsonl).")
     fmt = format_of(in_path, file_format)
@@ -453,8 +490,13 @@ def score_file(
                          ".jsonl or pass output_format='jsonl'.")
     if in_path != "-" and out_path != "-":
         _refuse_same_file(in_path, out_path)
+    if in_path != "-":
         if not Path(in_path).exists():
             raise FileNotFoundError(f"no input file {in_path!r}.")
+        refuse_non_regular_input(in_path)
+    elif out_path != "-" and same_file_as_stdin(out_path):
+        raise ValueError(f"output {out_path!r} is the file standard input reads; choose another output so the "
+                         f"input is never overwritten.")
     model_path = None if model is None else str(model)
     # A broken model fails here, before any output exists; with workers, only the header is read here.
     classes, has_scope = _model_header(model_path, jobs)
@@ -468,9 +510,9 @@ def score_file(
     rows_done = errors = no_signal = out_of_scope = written = 0
     with _open_input(in_path, encoding) as stream:
         if fmt == "jsonl":
-            header, rows = _read_jsonl(stream, text_columns, in_path)
+            header, rows = _read_jsonl(stream, text_columns, in_path, limit, added)
         else:
-            header, rows = _read_delimited(stream, "\t" if fmt == "tsv" else ",", text_columns, in_path)
+            header, rows = _read_delimited(stream, "\t" if fmt == "tsv" else ",", text_columns, in_path, limit)
         if id_column is not None and fmt != "jsonl" and id_column not in header:
             raise InputFileError(f"{in_path}: no id column {id_column!r}; the columns are {', '.join(header)}.")
         clash = [c for c in added if c in header]
@@ -491,7 +533,10 @@ def score_file(
                 pending.append(chunk)
                 yield [r.text for r in chunk]
 
-        with _atomic_output(out_path, encoding.replace("-sig", "") if encoding.endswith("-sig") else encoding) as out:
+        out_encoding = encoding.replace("-sig", "") if encoding.endswith("-sig") else encoding
+        # CSV passes undecodable input bytes back unchanged (surrogateescape); JSONL output is always valid
+        # UTF-8 (the writer escapes what cannot be encoded).
+        with atomic_output(out_path, out_encoding, errors="surrogateescape" if out_fmt != "jsonl" else "strict") as out:
             writer = _Writer(out, out_fmt, header if out_fmt != "jsonl" else [], added, safe_csv)
             for results in _parallel_map(model_path, texts_of_chunks(), jobs):
                 chunk = pending.popleft()

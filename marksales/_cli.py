@@ -116,7 +116,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
     model = train(
         args.corpus or None, text_column=args.text_column, label_column=args.label_column,
         labels=args.labels.split(",") if args.labels else None, params=params, search_grid=args.search,
-        dev=args.dev, n_splits=args.folds, progress=None if args.quiet else _progress,
+        dev=args.dev, n_splits=args.folds, progress=None if args.quiet else _progress, other_label=args.other_label,
     )
     save_model(model, args.output, force=args.force)
     out.write(format_report(model.metadata["cv"], "cross-validation:") + "\n")
@@ -126,20 +126,37 @@ def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _folds(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--folds must be a whole number, not {value!r}") from None
+    if not 2 <= n <= 20:
+        raise argparse.ArgumentTypeError(f"--folds must be 2 to 20 (cross-validation needs two folds at least), "
+                                         f"not {n}")
+    return n
+
+
 def _progress(msg: str) -> None:
     print(f"marksales: {msg}", file=sys.stderr, flush=True)
 
 
 def _cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    from ._evaluation import evaluate_files, format_scope
     from ._report import format_report
-    from ._train import evaluate_files
 
     model = _model(args)
     report = evaluate_files(model, args.data, text_column=args.text_column, label_column=args.label_column)
     if args.json:
         out.write(json.dumps(report, sort_keys=True) + "\n")
-    else:
-        out.write(format_report(report, f"{model.path}:") + "\n")
+        return 0
+    if report["n"]:
+        out.write(format_report(report, f"{model.path}: the lean, on the rows labelled "
+                                        f"{' / '.join(model.classes)}") + "\n")
+        for cut, m in report["confident"].items():
+            out.write(f"score >= {cut}: {m['share']:.1%} of the rows, accuracy {m['accuracy']:.3f}\n")
+    if "scope" in report:
+        out.write(format_scope(report["scope"]) + "\n")
     return 0
 
 
@@ -193,7 +210,7 @@ def _score(args: argparse.Namespace, progress: bool, score_file: Any) -> Any:
         args.input, args.output, text_columns=args.text_column or ["text"], id_column=args.id_column,
         file_format=args.format, output_format=args.output_format, encoding=args.encoding, model=args.model,
         jobs=args.jobs, chunk_size=args.chunk_size, on_error=args.on_error, safe_csv=args.safe_csv,
-        prefix=args.prefix, progress=progress, only_in_scope=args.in_scope_only,
+        prefix=args.prefix, progress=progress, only_in_scope=args.in_scope_only, max_record_mb=args.max_record_mb,
     )
 
 
@@ -240,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-scope-only", action="store_true",
                    help="write only rows that are marketing or sales work (and rows with an error); by default "
                         "every row comes back and the in_scope column marks them")
+    p.add_argument("--max-record-mb", type=float, default=10.0, metavar="MB",
+                   help="largest record read, in millions of characters (default: 10); a longer JSON line is a "
+                        "row error, a longer CSV/TSV record stops the run naming its line")
     p.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the chunks on this Dask cluster")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.add_argument("--model", metavar="PATH", help="a model directory or .npz (default: shipped)")
@@ -265,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", nargs="+", metavar="FILE", help="labelled dev files to evaluate separately")
     p.add_argument("--search", action="store_true", help="grid-search features and C by cross-validation")
     p.add_argument("--C", type=float, help="inverse regularisation strength (default: 8)")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
+    p.add_argument("--folds", type=_folds, default=5, help="cross-validation folds, 2 to 20 (default: 5)")
+    p.add_argument("--other-label", default="other",
+                   help="the label of out-of-scope rows; with such rows the model gets a scope head (default: other)")
     p.add_argument("--force", action="store_true", help="replace a model already in OUTPUT")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_train)

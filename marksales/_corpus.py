@@ -16,10 +16,10 @@ from importlib import resources
 from pathlib import Path
 
 from ._errors import CorpusError
+from ._io import format_of
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("csv", "tsv", "jsonl")
 MIN_EXAMPLES_PER_LABEL = 5
 _MAX_PROBLEMS_SHOWN = 20
 
@@ -34,22 +34,6 @@ class Example:
     source: str
     line: int
     form: str | None = None
-
-
-def format_of(path: str | Path, explicit: str | None = None) -> str:
-    """The file format from ``explicit`` or the extension: 'csv', 'tsv' or 'jsonl'."""
-    if explicit is not None:
-        if explicit not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {explicit!r}.")
-        return explicit
-    suffix = Path(str(path)).suffix.lower()
-    mapping = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-    if suffix not in mapping:
-        raise ValueError(
-            f"cannot tell the format of {str(path)!r} from its extension {suffix!r}: "
-            f"name it .csv, .tsv or .jsonl, or pass format= / --format ({', '.join(FORMATS)})."
-        )
-    return mapping[suffix]
 
 
 def shipped_corpus_files() -> list[Path]:
@@ -232,6 +216,16 @@ def validate(
                     f"{first.source}:{first.line}: label {label!r} ({n} texts) looks like a misspelling "
                     f"of {near[0]!r} ({counts[near[0]]} texts); fix it or pass the label set explicitly."
                 )
+    by_case: dict[str, list[str]] = defaultdict(list)
+    for label in sorted(counts):
+        by_case[label.casefold()].append(label)
+    for spellings in by_case.values():
+        if len(spellings) > 1:
+            first = next(e for e in examples if e.label == spellings[-1])
+            problems.append(
+                f"{first.source}:{first.line}: labels {', '.join(map(repr, spellings))} differ only by case; use "
+                f"one spelling (or pass the label set explicitly)."
+            )
     if len(counts) < 2:
         problems.append(f"a classifier needs two or more labels; the corpus has {sorted(counts)}.")
     for label, n in sorted(counts.items()):

@@ -51,15 +51,13 @@ def sha256_file(path: str | Path) -> str:
 def evidence_weights(portable: PortableModel) -> np.ndarray:
     """Per feature, what its presence adds to a text's evidence (see ``Prediction.evidence``).
 
-    The largest |coefficient| over the lean's classes and the scope head for single content words (not
-    stop words, not bigrams, not character n-grams); zero for every other feature. A word that only says
-    "out of scope" (nurse, welder) is evidence too: the text says something about its work.
+    The largest |coefficient| over the lean's classes for single content words (not stop words, not
+    bigrams, not character n-grams); zero for every other feature. The scope head does not count: "no
+    signal" means the text says too little for the lean, and it keeps that meaning with a scope head.
     """
     stop = frozenset(portable.extra.get("evidence_stop_words", ()))
     weights = np.zeros(portable.coef.shape[1])
     strength = np.abs(portable.coef).max(axis=0)
-    if portable.scope is not None:
-        strength = np.maximum(strength, np.abs(portable.scope.coef))
     offset = 0
     for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
         if spec.analyzer == "word":
@@ -272,7 +270,7 @@ class Model:
             terms[label] = tuple(TermWeight(t, w) for t, w in ranked[:top])
         scope_terms: dict[str, tuple[TermWeight, ...]] = {}
         if self.has_scope:
-            scope = {t: float(v[k]) for t, v in totals.items()}  # the last column: the scope head
+            scope = {t: float(v[-1]) for t, v in totals.items()}  # the last column: the scope head
             for name, sign in (("in_scope", 1.0), ("out_of_scope", -1.0)):
                 ranked = sorted(((t, sign * w) for t, w in scope.items() if sign * w > 0), key=lambda x: -x[1])
                 scope_terms[name] = tuple(TermWeight(t, w) for t, w in ranked[:top])

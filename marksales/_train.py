@@ -167,6 +167,9 @@ def _fold(blocks: list[tuple[Any, int]], params: Params, y: np.ndarray, classes:
     Returns the test rows and their decision values, one column per class (for two classes the
     single decision column counts for the second class and, negated, for the first).
     """
+    from ._io import exit_with_parent
+
+    exit_with_parent()
     x_train, x_test = _fold_features(blocks, params, train_idx, test_idx)
     lr = build_pipeline(params, calibrate=False).named_steps["clf"]
     lr.fit(x_train, y[train_idx])
@@ -284,16 +287,17 @@ def _cross_validate(
     classes = sorted(set(labels))
     groups = near_duplicate_groups(texts)
     # Folds split groups of near-duplicates, so each label needs as many distinct groups as folds.
-    distinct = min(len({g for g, lab in zip(groups, labels) if lab == c}) for c in classes)
-    k = min(_n_splits(labels, n_splits), distinct)
-    if k < 2:
+    distinct = {c: len({g for g, lab in zip(groups, labels) if lab == c}) for c in classes}
+    scarce = min(distinct, key=distinct.__getitem__)
+    if distinct[scarce] < n_splits:
         from ._errors import CorpusError
 
         raise CorpusError(
-            f"cross-validation needs at least two texts per label that are not near-duplicates of each other "
-            f"(same words once case, punctuation and digits are ignored); one label has {distinct}. "
-            f"Add more varied texts."
+            f"cannot make {n_splits} cross-validation folds: label {scarce!r} has {distinct[scarce]} text(s) that "
+            f"are not near-duplicates of each other (same words once case, punctuation and digits are ignored), "
+            f"and every fold needs one. Add more varied texts, or ask for fewer folds (--folds)."
         )
+    k = n_splits
     blocks = (analysis or _count_blocks(texts, params)).blocks
     tasks = [delayed(_fold)(blocks, params, y, classes, tr, te) for tr, te in grouped_folds(y, groups, k)]
     scores = np.zeros((len(texts), len(classes)))
@@ -531,6 +535,13 @@ def examples_xy(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
 # -------------------------------------------------------------------- the whole training run
 
 
+def _short_name(path: str) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
 def _training_evidence(portable: PortableModel, analysis: Analysis) -> np.ndarray:
     """``Model.evidence`` of every analysed text, from the analysis instead of reading the texts again.
 
@@ -557,7 +568,10 @@ def _training_evidence(portable: PortableModel, analysis: Analysis) -> np.ndarra
 
 
 def _warm_worker() -> None:
-    """Import in a worker what a fold needs, so the first fold does not wait for it."""
+    """Import in a worker what a fold needs, so the first fold does not wait for it; and leave with the parent."""
+    from ._io import exit_with_parent
+
+    exit_with_parent()
     import scipy.sparse  # noqa: F401
     import sklearn.linear_model  # noqa: F401
     import sklearn.preprocessing  # noqa: F401
@@ -656,11 +670,19 @@ def train(
     from ._corpus import corpus_sha256, deduplicate, read_labelled, shipped_corpus_files, validate
     from ._model import Model
 
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or not 2 <= n_splits <= 20:
+        raise ValueError(f"n_splits must be an int from 2 to 20 (cross-validation needs two folds at least), "
+                         f"not {n_splits!r}.")
     workers = _start_workers()  # starting them takes a second; meanwhile this process reads and analyses
     say = progress or (lambda msg: None)
     files = [str(p) for p in (corpus or shipped_corpus_files())]
-    examples = read_labelled(files, text_column=text_column, label_column=label_column)
-    validate(examples, labels=labels)
+    try:
+        examples = read_labelled(files, text_column=text_column, label_column=label_column)
+        validate(examples, labels=labels)
+    except BaseException:
+        if workers is not None:  # let the starting workers settle, so nothing is left to shout on stderr
+            workers.join()
+        raise
     unique = deduplicate(examples)
     texts, ys = examples_xy(unique)
     say(f"read {len(examples)} texts ({len(examples) - len(unique)} duplicates dropped) from {len(files)} file(s)")
@@ -717,7 +739,8 @@ def train(
     cv_seconds = time.perf_counter() - start
     portable = to_portable(pipeline, {"evidence_stop_words": english_stop_words()}, scope=scope_pipeline,
                            scope_threshold=scope_meta["threshold"] if scope_meta else 0.5, other_label=other_label)
-    threshold = no_signal_threshold(_training_evidence(portable, analysis))
+    # from the lean's own texts: out-of-scope texts carry little lean evidence by design
+    threshold = no_signal_threshold(_training_evidence(portable, analysis)[lean_rows])
     del analysis
     portable = replace(portable, extra={**portable.extra, "no_signal_threshold": threshold})
     counts = {c: ys.count(c) for c in sorted(set(ys))}
@@ -727,7 +750,7 @@ def train(
         "label_counts": counts,
         "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
                      "numpy": np.__version__, "joblib": joblib.__version__},
-        "corpus": {"files": [_short(f) for f in files], "sha256": corpus_sha256(unique), "n_texts": len(unique),
+        "corpus": {"files": [_short_name(f) for f in files], "sha256": corpus_sha256(unique), "n_texts": len(unique),
                    "duplicates_dropped": len(examples) - len(unique),
                    "text_column": text_column, "label_column": label_column},
         "params": params.to_json(),
@@ -741,59 +764,16 @@ def train(
     }
     model = Model(portable, meta, None, pipeline, scope_pipeline=scope_pipeline)
     if dev:
-        meta["dev"], dev_proba = _evaluate(model, dev, text_column=text_column, label_column=label_column)
-        # The dev probabilities as trained: a later install (other numpy, other scikit-learn) must reproduce them.
-        meta["reference_probabilities"] = dev_proba.tolist()
+        from ._evaluation import evaluate_examples, short_name
+
+        dev_examples = read_labelled(list(dev), text_column=text_column, label_column=label_column)
+        meta["dev"], _ = evaluate_examples(model, dev_examples)
+        meta["dev"]["files"] = [short_name(str(p)) for p in dev]
+        # The dev probabilities as trained, of every dev row: a later install (other numpy, other
+        # scikit-learn) must reproduce them.
+        dev_texts = [e.text for e in dev_examples]
+        meta["reference_probabilities"] = model.predict_proba(dev_texts).tolist()
+        if model.has_scope:
+            meta["reference_relevance"] = model.relevance(dev_texts).tolist()
     model.metadata = meta
     return model
-
-
-def _short(path: str) -> str:
-    from pathlib import Path
-
-    p = Path(path)
-    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
-
-
-def evaluate_files(model: Any, paths: Sequence[str], *, text_column: str = "text",
-                   label_column: str = "label") -> dict[str, Any]:
-    """Evaluate ``model`` on labelled files; adds macro-F1 by ``form`` when the files have that column."""
-    return _evaluate(model, paths, text_column=text_column, label_column=label_column)[0]
-
-
-def _evaluate(model: Any, paths: Sequence[str], *, text_column: str, label_column: str
-              ) -> tuple[dict[str, Any], np.ndarray]:
-    """``evaluate_files``'s report, and the probabilities it was computed from."""
-    from ._corpus import read_labelled
-
-    examples = read_labelled(list(paths), text_column=text_column, label_column=label_column)
-    texts, ys = examples_xy(examples)
-    proba = model.predict_proba(texts)
-    report = evaluate_predictions(ys, proba, model.classes)
-    report["files"] = [_short(str(p)) for p in paths]
-    forms = _forms(paths)
-    if forms and len(forms) == len(texts):
-        by_form = {}
-        for form in sorted(set(forms)):
-            keep = [i for i, f in enumerate(forms) if f == form]
-            r = evaluate_predictions([ys[i] for i in keep], proba[keep], model.classes)
-            by_form[form] = {"n": r["n"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
-        report["by_form"] = by_form
-    return report, proba
-
-
-def _forms(paths: Sequence[str]) -> list[str] | None:
-    """The optional ``form`` column of JSONL files (title / sentence / excerpt / posting)."""
-
-    forms: list[str] = []
-    for p in paths:
-        if not str(p).endswith(".jsonl"):
-            return None
-        with open(p, encoding="utf-8-sig") as f:
-            for line in f:
-                if line.strip():
-                    form = json.loads(line).get("form")
-                    if not isinstance(form, str):
-                        return None
-                    forms.append(form)
-    return forms

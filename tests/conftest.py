@@ -41,13 +41,41 @@ def model() -> marksales.Model:
     return marksales.load_model()
 
 
-@pytest.fixture(scope="session")
-def dev_rows() -> list[dict[str, str]]:
+def _all_dev_rows() -> list[dict[str, str]]:
     rows = []
     for path in shipped_dev_files():
         with open(path, encoding="utf-8") as f:
             rows.extend(json.loads(line) for line in f if line.strip())
     return rows
+
+
+@pytest.fixture(scope="session")
+def dev_rows() -> list[dict[str, str]]:
+    """The dev set's marketing and sales rows: what the lean is measured on."""
+    return [r for r in _all_dev_rows() if r["label"] in ("marketing", "sales")]
+
+
+@pytest.fixture(scope="session")
+def scope_dev_rows() -> list[dict[str, str]]:
+    """Every dev row, out-of-scope ones (label ``other``) included: what the scope head is measured on."""
+    return _all_dev_rows()
+
+
+REALDEV = Path(__file__).resolve().parents[1].parent / "shared" / "realdev"
+
+
+@pytest.fixture(scope="session")
+def realdev() -> dict[str, list[dict[str, str]]]:
+    """The real-text yardstick beside the checkout (``../shared/realdev/``), by file stem; skips without it."""
+    import csv
+
+    if not (REALDEV / "esco_titles.tsv").is_file():
+        pytest.skip(f"no real-text yardstick at {REALDEV} (it sits beside a clone of the project, not inside it)")
+    out = {}
+    for stem in ("esco_titles", "esco_descriptions"):
+        with open(REALDEV / f"{stem}.tsv", encoding="utf-8", newline="") as f:
+            out[stem] = list(csv.DictReader(f, delimiter="\t"))
+    return out
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:

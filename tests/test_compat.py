@@ -22,6 +22,9 @@ def test_shipped_model_reproduces_its_recorded_dev_probabilities():
     recorded = np.asarray(model.metadata["reference_probabilities"])
     assert recorded.shape == (len(texts), len(model.classes))
     assert np.max(np.abs(model.predict_proba(texts) - recorded)) <= 1e-9
+    relevance = np.asarray(model.metadata["reference_relevance"])
+    assert relevance.shape == (len(texts),)
+    assert np.max(np.abs(model.relevance(texts) - relevance)) <= 1e-9
 
 
 def test_the_shipped_pickle_loads_or_says_why_not():

@@ -34,7 +34,7 @@ def _npz(arrays: dict[str, np.ndarray], *, header: dict | None = None, reseal: b
     return buf.getvalue()
 
 
-def _refused_cheaply(path: Path, match: str) -> None:
+def _refused_cheaply(path: Path, match: str, max_mib: float = 8) -> None:
     tracemalloc.start()
     start = time.perf_counter()
     try:
@@ -44,7 +44,7 @@ def _refused_cheaply(path: Path, match: str) -> None:
     finally:
         tracemalloc.stop()
     assert time.perf_counter() - start < 1.0
-    assert peak < 8 * 2**20, f"refusing took {peak / 2**20:.1f} MiB"
+    assert peak < max_mib * 2**20, f"refusing took {peak / 2**20:.1f} MiB"
 
 
 def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path):
@@ -136,7 +136,8 @@ def test_negated_coefficients_without_model_json_fail_the_npz_s_own_checksum(tmp
     arrays["coef"] = -arrays["coef"]
     path = tmp_path / "model.npz"
     path.write_bytes(_npz(arrays, reseal=False))
-    _refused_cheaply(path, "checksum in the file's own header")
+    # a whole, well-formed model is read before its checksum is compared: about four times its size
+    _refused_cheaply(path, "checksum in the file's own header", max_mib=8 + 4 * path.stat().st_size / 2**20)
 
 
 def test_deeply_nested_model_json_is_one_clear_error(tmp_path, model):

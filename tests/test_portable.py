@@ -47,6 +47,9 @@ def test_portable_equals_pipeline_on_ten_thousand_texts(model):
     got = model.predict_proba(texts)
     assert list(model.pipeline.classes_) == list(model.classes)
     assert np.max(np.abs(got - expected)) <= 1e-9
+    # the scope head too: relevance is the scope Pipeline's probability of class 1 (in scope)
+    assert model.has_scope
+    assert np.max(np.abs(model.relevance(texts) - model.scope_pipeline.predict_proba(texts)[:, 1])) <= 1e-9
 
 
 def test_classify_gives_the_pipelines_probabilities_and_the_models_evidence(model):

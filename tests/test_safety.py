@@ -71,9 +71,9 @@ def test_a_crafted_pickle_vouched_for_by_its_own_model_json_never_runs(tmp_path,
     assert main(["evaluate", str(directory), str(data)]) == 0
     assert main(["compare", str(directory), str(directory), str(data)]) == 0
     assert main(["score", str(data), "-o", str(tmp_path / "out.jsonl"), "--model", str(directory),
-                 "--jobs", "2", "--quiet"]) == 0
+                 "--jobs", "2", "--quiet", "--prefix", "pred_"]) == 0
     assert main(["score", str(data), "-o", str(tmp_path / "out2.jsonl"), "--model",
-                 str(directory / "model.joblib"), "--jobs", "2", "--quiet"]) == 1
+                 str(directory / "model.joblib"), "--jobs", "2", "--quiet", "--prefix", "pred_"]) == 1
     assert not marker.exists()
 
 

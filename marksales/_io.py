@@ -1,0 +1,200 @@
+"""File plumbing shared by corpus reading, batch scoring and saving: formats, bounded lines, atomic output.
+
+An output is written to a hidden partial file beside the target (named with the writer's process id)
+and renamed over the target only when complete, so an interrupted, killed or failed run leaves either
+the old file or nothing; a later run removes the partial files of writers that are gone. Targets that
+are not regular files (``/dev/null``, a FIFO, a terminal) are written through directly: renaming over
+them would replace the node. A new file gets the mode the umask gives; an existing file keeps its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import stat
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+FORMATS = ("csv", "tsv", "jsonl")
+PARTIAL_SUFFIX = ".marksales-partial"
+# One record (a CSV row or a JSON line) larger than this is no posting: a default that no real ad reaches.
+DEFAULT_MAX_RECORD_BYTES = 10 * 2**20
+
+
+def format_of(path: str | Path, explicit: str | None = None) -> str:
+    """The file format from ``explicit`` or the extension: 'csv', 'tsv' or 'jsonl'."""
+    if explicit is not None:
+        if explicit not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {explicit!r}.")
+        return explicit
+    suffix = Path(str(path)).suffix.lower()
+    mapping = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+    if suffix not in mapping:
+        raise ValueError(
+            f"cannot tell the format of {str(path)!r} from its extension {suffix!r}: "
+            f"name it .csv, .tsv or .jsonl, or pass format= / --format ({', '.join(FORMATS)})."
+        )
+    return mapping[suffix]
+
+
+def check_encoding(encoding: str) -> str:
+    """``encoding`` if Python knows it; otherwise a ValueError naming it (not a LookupError traceback)."""
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; use a name Python knows, such as utf-8, latin-1 or "
+                         f"cp1252.") from None
+    return encoding
+
+
+class LongLine(str):
+    """A line longer than the record limit, cut: its start only, and how many characters it really had."""
+
+    length: int
+
+
+def bounded_lines(stream: IO[str], limit_chars: int) -> Iterator[str]:
+    """The lines of ``stream`` with their endings, as iteration gives them, but never holding more than
+    ``limit_chars`` of one line: a longer line is read to its end in pieces and yielded as a ``LongLine``
+    holding its first characters. Memory stays flat on a file with no newline at all."""
+    while True:
+        line = stream.readline(limit_chars + 1)
+        if not line:
+            return
+        if len(line) <= limit_chars or line.endswith("\n"):
+            yield line
+            continue
+        total = len(line)
+        while True:
+            piece = stream.readline(1 << 20)
+            total += len(piece)
+            if not piece or piece.endswith("\n"):
+                break
+        cut = LongLine(line[:200])
+        cut.length = total
+        yield cut
+
+
+def refuse_non_regular_input(path: str) -> None:
+    """Input must be a regular file, a FIFO or standard input: ``/dev/zero`` as a CSV would never end."""
+    with contextlib.suppress(OSError):
+        mode = os.stat(path).st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a device"
+            raise ValueError(f"input {path!r} is {kind}, not a file; pass a CSV, TSV or JSONL file (or - for "
+                             f"standard input).")
+
+
+def same_file_as_stdin(path: str) -> bool:
+    """Whether ``path`` is the file standard input reads from (``score - -o in.csv < in.csv``)."""
+    try:
+        a, b = os.fstat(sys.stdin.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return stat.S_ISREG(a.st_mode) and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(directory: Path, name: str) -> None:
+    """Remove ``name``'s partial files in ``directory`` whose writing process no longer exists."""
+    pattern = re.compile(re.escape(f".{name}.") + r"(\d+)\.[^/]*" + re.escape(PARTIAL_SUFFIX) + "$")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            m = pattern.match(entry.name)
+            if m and int(m.group(1)) != os.getpid() and not _writer_alive(int(m.group(1))):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, encoding: str, *, errors: str = "strict") -> Iterator[IO[str]]:
+    """A text stream that becomes ``path`` only when the block finishes without an exception.
+
+    ``-`` is standard output; a target that exists and is not a regular file is written through.
+    """
+    if path == "-":
+        out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, errors=errors, newline="", write_through=False)
+        try:
+            yield out
+        finally:
+            with contextlib.suppress(ValueError, BrokenPipeError):
+                out.flush()
+            out.detach()
+        return
+    if path.endswith(("/", os.sep)) and not os.path.isdir(path):
+        raise ValueError(f"output {path!r} ends with a path separator but is not a folder; name a file.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"output {path!r} is a folder; name a file inside it.")
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):  # /dev/null, a FIFO, /proc/self/fd/1: never replace the node
+            with open(path, "w", encoding=encoding, errors=errors, newline="") as through:
+                yield through
+            return
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"the output folder {str(directory)!r} does not exist; create it first.")
+    remove_stale_partials(directory, target.name)
+    try:
+        keep_mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        keep_mode = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=directory)
+    try:
+        os.fchmod(fd, keep_mode if keep_mode is not None else 0o666 & ~_umask())
+        with open(fd, "w", encoding=encoding, errors=errors, newline="") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+_watching = False
+
+
+def exit_with_parent(interval: float = 1.0) -> None:
+    """In a worker process: exit when the process that started it is gone (killed with SIGKILL, say), so no
+    worker outlives its run. Once per process; a daemon thread checks the parent id every ``interval``."""
+    global _watching
+    if _watching:
+        return
+    _watching = True
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="marksales-exit-with-parent", daemon=True).start()
