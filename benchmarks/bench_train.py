@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from marksales._corpus import read_labelled, shipped_corpus_files
-from marksales._train import Params, build_pipeline, train
+from marksales._fit import build_pipeline
+from marksales._train import Params, train
 
 
 def generate(n: int, seed: int = 0) -> list[dict[str, str]]:

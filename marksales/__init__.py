@@ -5,29 +5,30 @@
 'marketing'
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` and private aliases: ``dir(marksales)`` shows the API only.
+from collections.abc import Iterable as _Iterable
+from collections.abc import Iterator as _Iterator
+from typing import overload as _overload
 
-from collections.abc import Iterable, Iterator
-from typing import overload
-
-from ._batch import ScoreSummary, classify_chunks, score_file
+from ._batch import ScoreSummary, score_file
+from ._batch import classify_chunks as _classify_chunks
 from ._errors import CorpusError, InputFileError, MarksalesError, ModelFileError, UntrustedModelError
-from ._model import Model, default_model, load_model
+from ._model import Model, load_model
+from ._model import default_model as _default_model
 from ._train import Params, train
 from ._types import Explanation, Prediction, SentenceScore, TermWeight
+from ._version import __version__
 
-__version__ = "0.1.0"
 
-
-@overload
+@_overload
 def classify(texts: str) -> Prediction: ...  # type: ignore[overload-overlap]
 
 
-@overload
-def classify(texts: Iterable[str]) -> list[Prediction]: ...
+@_overload
+def classify(texts: _Iterable[str]) -> list[Prediction]: ...
 
 
-def classify(texts: str | Iterable[str]) -> Prediction | list[Prediction]:
+def classify(texts: str | _Iterable[str]) -> Prediction | list[Prediction]:
     """Classify one text or each of many with the shipped model; see :meth:`Model.classify`.
 
     Examples
@@ -37,15 +38,15 @@ def classify(texts: str | Iterable[str]) -> Prediction | list[Prediction]:
     >>> len(classify(["SEO Specialist", "SDR", "Media Buyer"]))
     3
     """
-    return default_model().classify(texts)
+    return _default_model().classify(texts)
 
 
 def explain(text: str, *, top: int = 10) -> Explanation:
     """Explain the shipped model's decision on ``text``; see :meth:`Model.explain`."""
-    return default_model().explain(text, top=top)
+    return _default_model().explain(text, top=top)
 
 
-def classify_iter(texts: Iterable[str], *, chunk_size: int = 2000, jobs: int = 1) -> Iterator[Prediction]:
+def classify_iter(texts: _Iterable[str], *, chunk_size: int = 2000, jobs: int = 1) -> _Iterator[Prediction]:
     """Classify any iterable of texts lazily and in order, over ``jobs`` processes; see ``classify_chunks``.
 
     Examples
@@ -53,7 +54,7 @@ def classify_iter(texts: Iterable[str], *, chunk_size: int = 2000, jobs: int = 1
     >>> [p.label for p in classify_iter(iter(["SDR", "SEO Specialist"]))]
     ['sales', 'marketing']
     """
-    return classify_chunks(texts, chunk_size=chunk_size, jobs=jobs)
+    return _classify_chunks(texts, chunk_size=chunk_size, jobs=jobs)
 
 
 __all__ = [

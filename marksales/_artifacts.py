@@ -1,18 +1,40 @@
-"""Writing a trained model to disk: portable form, pickle, metadata and model card, atomically."""
+"""Model files on disk: their names, checksums, and writing a model (portable form, pickle, metadata,
+model card) as one atomic switch."""
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ._errors import ModelFileError
-from ._model import CARD_NAME, METADATA_NAME, PICKLE_NAME, PORTABLE_NAME, Model, sha256_bytes, sha256_file
+from ._format import PortableModel
+
+PORTABLE_NAME = "model.npz"
+PICKLE_NAME = "model.joblib"
+METADATA_NAME = "model.json"
+CARD_NAME = "model.md"
+MODEL_FILES = (PORTABLE_NAME, PICKLE_NAME, METADATA_NAME, CARD_NAME)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 _UNSTABLE_KEYS = ("created", "timings", "fingerprint")
 
@@ -50,11 +72,16 @@ def created_stamp() -> str:
     return when.replace(microsecond=0).isoformat()
 
 
-def save_model(model: Model, directory: str | Path, *, force: bool = False) -> Path:
-    """Write ``model`` into ``directory`` as model.npz, model.joblib, model.json and model.md.
+def write_model(portable: PortableModel, pipelines: Any, metadata: Mapping[str, Any], directory: str | Path, *,
+                force: bool = False) -> dict[str, Any]:
+    """Write a model into ``directory`` (model.npz, model.joblib when ``pipelines`` is given, model.json,
+    model.md); returns the metadata as written (with file checksums, creation date and fingerprint).
 
-    All four files are written to a temporary folder beside the target and moved in only when
-    complete, so an interrupted save leaves either the old model or nothing.
+    The new model is written complete into a folder beside the target, then the two folders change
+    places in one step (``renameat2(RENAME_EXCHANGE)`` where the kernel has it), so a reader sees the
+    old model or the new one, never a mix. Other files in the target folder (an ``__init__.py``) come
+    along. Without the exchange (another OS), the old folder is renamed aside first: a reader in that
+    instant finds no model rather than half of one.
 
     Raises
     ------
@@ -64,22 +91,21 @@ def save_model(model: Model, directory: str | Path, *, force: bool = False) -> P
     import joblib
 
     target = Path(directory)
-    names = (PORTABLE_NAME, PICKLE_NAME, METADATA_NAME, CARD_NAME)
-    existing = [n for n in names if (target / n).exists()]
+    existing = [n for n in MODEL_FILES if (target / n).exists()]
     if existing and not force:
         raise FileExistsError(
-            f"{str(target)!r} already holds a model ({', '.join(existing)}); pass force=True / --force "
-            f"to replace it, or choose another directory."
+            f"{str(target)!r} already holds a model ({', '.join(existing)}); pass force=True (--force on the "
+            f"command line) to replace it, or choose another directory."
         )
     if target.exists() and not target.is_dir():
-        raise ModelFileError(f"{str(target)!r} is a file; the output of train is a directory.")
-    target.mkdir(parents=True, exist_ok=True)
-    meta = dict(model.metadata)
-    tmp = Path(tempfile.mkdtemp(prefix=".marksales-save-", dir=target))
+        raise ModelFileError(f"{str(target)!r} is a file; a model is saved into a directory.")
+    parent = target.parent if str(target.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(metadata)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.marksales-save-", dir=parent))
     try:
-        portable_bytes = model.portable.to_bytes()
+        portable_bytes = portable.to_bytes()
         (tmp / PORTABLE_NAME).write_bytes(portable_bytes)
-        pipelines = model.fitted_pipelines()
         if pipelines is not None:
             for p in pipelines.values() if isinstance(pipelines, dict) else [pipelines]:
                 _drop_process_state(p)
@@ -93,16 +119,44 @@ def save_model(model: Model, directory: str | Path, *, force: bool = False) -> P
         (tmp / METADATA_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                                          encoding="utf-8")
         (tmp / CARD_NAME).write_text(model_card(meta), encoding="utf-8")
-        for name in names:
-            if (tmp / name).exists():
-                os.replace(tmp / name, target / name)
-            elif (target / name).exists():
-                (target / name).unlink()  # a stale pickle from an older model must not be paired with this one
+        if target.is_dir():
+            for entry in target.iterdir():  # what else lives in the folder comes along (not the old model)
+                if entry.name not in MODEL_FILES and not entry.name.startswith(".marksales-save-"):
+                    if entry.is_dir():
+                        shutil.copytree(entry, tmp / entry.name, symlinks=True)
+                    else:
+                        shutil.copy2(entry, tmp / entry.name)
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+            _swap(tmp, target)  # tmp now holds the old model, removed below
+        else:
+            os.chmod(tmp, 0o777 & ~_umask())
+            os.rename(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    model.metadata = meta
-    model.path = target / PORTABLE_NAME
-    return target
+    return meta
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _swap(a: Path, b: Path) -> None:
+    """Exchange two directories in one step where the kernel can; else rename ``b`` aside, then ``a`` in."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        renameat2 = None
+    if renameat2 is not None:
+        at_fdcwd, rename_exchange = -100, 2
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+            return
+    aside = a.with_name(a.name + ".old")
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)
 
 
 def model_card(meta: dict[str, Any]) -> str:

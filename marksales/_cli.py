@@ -108,17 +108,16 @@ def _cmd_info(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
-    from ._artifacts import save_model
     from ._report import format_report
     from ._train import Params, train
 
     params = Params(C=args.C) if args.C is not None else None
     model = train(
         args.corpus or None, text_column=args.text_column, label_column=args.label_column,
-        labels=args.labels.split(",") if args.labels else None, params=params, search_grid=args.search,
+        labels=args.labels.split(",") if args.labels else None, params=params, search=args.search,
         dev=args.dev, n_splits=args.folds, progress=None if args.quiet else _progress, other_label=args.other_label,
     )
-    save_model(model, args.output, force=args.force)
+    model = model.save(args.output, force=args.force)
     out.write(format_report(model.metadata["cv"], "cross-validation:") + "\n")
     if model.metadata.get("dev"):
         out.write(format_report(model.metadata["dev"], "dev set:") + "\n")
@@ -215,7 +214,7 @@ def _score(args: argparse.Namespace, progress: bool, score_file: Any) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="marksales", description="Is a job title, duty sentence or posting marketing-like or sales-like?"

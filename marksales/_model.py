@@ -8,7 +8,6 @@ sha256 has been checked against the metadata marksales wrote beside it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import os
@@ -21,51 +20,17 @@ from typing import Any, overload
 
 import numpy as np
 
+from ._artifacts import METADATA_NAME, PICKLE_NAME, PORTABLE_NAME, sha256_bytes, sha256_file, write_model
 from ._errors import ModelFileError, UntrustedModelError, describe, type_error
+from ._export import evidence_weights
 from ._format import PortableModel, read_file, read_header
 from ._portable import Scorer
 from ._types import Explanation, Prediction, SentenceScore, TermWeight
 
 MAX_METADATA_BYTES = 1 << 26
-PORTABLE_NAME = "model.npz"
-PICKLE_NAME = "model.joblib"
-METADATA_NAME = "model.json"
-CARD_NAME = "model.md"
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)|[\r\n]+|\s*[\u2022\u25cf\u25aa\u00b7]\s*|\s+[-*]\s+(?=[A-Z])")
 _EDGE_PUNCT = re.compile(r"^\W+|\W+$")
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def evidence_weights(portable: PortableModel) -> np.ndarray:
-    """Per feature, what its presence adds to a text's evidence (see ``Prediction.evidence``).
-
-    The largest |coefficient| over the lean's classes for single content words (not stop words, not
-    bigrams, not character n-grams); zero for every other feature. The scope head does not count: "no
-    signal" means the text says too little for the lean, and it keeps that meaning with a scope head.
-    """
-    stop = frozenset(portable.extra.get("evidence_stop_words", ()))
-    weights = np.zeros(portable.coef.shape[1])
-    strength = np.abs(portable.coef).max(axis=0)
-    offset = 0
-    for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
-        if spec.analyzer == "word":
-            content = [j for j, term in enumerate(vocab) if " " not in term and term not in stop]
-            cols = np.asarray(content, dtype=np.intp) + offset
-            weights[cols] = strength[cols]
-        offset += len(vocab)
-    return weights
 
 
 class Model:
@@ -325,14 +290,16 @@ class Model:
         """The model's arrays (the portable form that ``model.npz`` holds)."""
         return self._scorer.model
 
-    def save(self, directory: str | Path, *, force: bool = False) -> Path:
+    def save(self, directory: str | Path, *, force: bool = False) -> Model:
         """Write the model (model.npz, model.joblib, model.json, model.md) into ``directory``, atomically.
 
-        Raises ``FileExistsError`` if a model is already there and ``force`` is False.
+        Returns the saved model: the same arrays, with the metadata as written (file checksums,
+        creation date, fingerprint) and its path. This model is not changed. Raises
+        ``FileExistsError`` if a model is already there and ``force`` is False.
         """
-        from ._artifacts import save_model
-
-        return save_model(self, directory, force=force)
+        meta = write_model(self.portable, self.fitted_pipelines(), self.metadata, directory, force=force)
+        return Model(self.portable, meta, Path(directory) / PORTABLE_NAME, self._pipeline, trusted=self._trusted,
+                     scope_pipeline=self._scope_pipeline)
 
 
 def split_pickled(obj: Any, path: Path) -> tuple[Any, Any]:
@@ -497,7 +464,7 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
     if p.suffix in (".joblib", ".pkl", ".pickle"):
         meta = _read_metadata(p)
         pipeline, scope = split_pickled(_load_pickle(p, meta, trusted=trusted), p)
-        from ._train import to_portable
+        from ._export import to_portable
 
         extra = _extra_from_metadata(meta)
         scope_meta = meta.get("scope") or {}
@@ -508,7 +475,7 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
 
 
 def _extra_from_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
-    from ._train import english_stop_words
+    from ._export import english_stop_words
 
     return {"no_signal_threshold": float(meta.get("no_signal_threshold", 0.0)),
             "evidence_stop_words": english_stop_words()}

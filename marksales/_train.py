@@ -1,635 +1,43 @@
-"""Training: the scikit-learn Pipeline, cross-validation, the search, and the portable export.
+"""``train``: a labelled corpus in, a ``Model`` out, with its cross-validation and dev reports.
 
-This is the only module that imports scikit-learn; inference never reaches it.
+The public face of retraining. The fitting is ``_fit.fit_model``'s; this module wraps the result in a
+``Model`` (inference) and measures it on the dev files (``_evaluation``), so it comes after both.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-import json
-import logging
-import threading
-import time
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import numpy as np
-
-from ._corpus import Example, near_duplicate_groups
-from ._format import PortableModel, ScopeHead, VectorizerSpec
-from ._report import evaluate_predictions
-
-logger = logging.getLogger(__name__)
-
-SEED = 20121304  # the article's date; any fixed number makes folds and solvers repeatable
-
-
-@dataclass(frozen=True)
-class Params:
-    """Feature and classifier settings of a model; the search varies them.
-
-    ``char_ngram`` of ``None`` leaves character n-grams out.
-    """
-
-    word_ngram: tuple[int, int] = (1, 2)
-    char_ngram: tuple[int, int] | None = (2, 5)
-    word_min_df: int = 2
-    char_min_df: int = 2
-    sublinear_tf: bool = True
-    C: float = 8.0
-    class_weight: str | None = "balanced"
-    strip_accents: str | None = "unicode"
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["word_ngram"] = list(self.word_ngram)
-        d["char_ngram"] = None if self.char_ngram is None else list(self.char_ngram)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Params:
-        d = dict(d)
-        d["word_ngram"] = tuple(d["word_ngram"])
-        d["char_ngram"] = None if d.get("char_ngram") is None else tuple(d["char_ngram"])
-        return cls(**d)
-
-
-SEARCH_GRID: dict[str, list[Any]] = {
-    "word_ngram": [(1, 1), (1, 2)],
-    "char_ngram": [None, (2, 4), (2, 5), (3, 5)],
-    "C": [2.0, 8.0, 32.0, 128.0],
-}
-
-
-# Macro-F1 differences below this count as ties in the search (0.001 is 7 of the shipped corpus's 6,928 texts).
-SEARCH_TIE = 0.001
-
-CALIBRATION_FOLDS = 3  # out-of-fold decisions for the sigmoid: two parameters need little data
-
-
-def build_pipeline(params: Params, *, calibrate: bool = True, n_splits: int = CALIBRATION_FOLDS) -> Any:
-    """The scikit-learn Pipeline for ``params``: TF-IDF features, then (calibrated) logistic regression."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
-    common = {"lowercase": True, "strip_accents": params.strip_accents, "sublinear_tf": params.sublinear_tf,
-              "dtype": np.float64}
-    parts = [("word", TfidfVectorizer(analyzer="word", ngram_range=params.word_ngram, min_df=params.word_min_df,
-                                      **common))]
-    if params.char_ngram is not None:
-        parts.append(("char", TfidfVectorizer(analyzer="char_wb", ngram_range=params.char_ngram,
-                                              min_df=params.char_min_df, **common)))
-    lr = LogisticRegression(C=params.C, class_weight=params.class_weight, max_iter=5000)
-    clf: Any = lr
-    if calibrate:
-        # ensemble=False: one regression fitted on all data, one sigmoid fitted on out-of-fold decisions;
-        # its arithmetic is what the portable form reproduces.
-        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=SEED)
-        clf = CalibratedClassifierCV(lr, method="sigmoid", cv=folds, ensemble=False)
-    return Pipeline([("features", FeatureUnion(parts)), ("clf", clf)])
-
-
-def _n_splits(labels: Sequence[str], wanted: int) -> int:
-    smallest = min(np.unique(np.asarray(labels), return_counts=True)[1])
-    return max(2, min(wanted, int(smallest)))
-
-
-def _count_one(vec: Any, texts: Sequence[str]) -> tuple[dict[str, int], Any]:
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    counter = CountVectorizer(analyzer=vec.analyzer, ngram_range=vec.ngram_range, lowercase=vec.lowercase,
-                              strip_accents=vec.strip_accents, token_pattern=vec.token_pattern,
-                              stop_words=vec.stop_words, dtype=vec.dtype)
-    counts = counter.fit_transform(texts).tocsr()
-    return counter.vocabulary_, counts
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """The term counts of every text, per feature block, from the Pipeline's own analyzers.
-
-    ``blocks`` holds (count matrix, min_df) per block, what the folds need; ``vocabularies`` maps each
-    block's terms to its columns. Every term is kept (min_df=1) and sorted as scikit-learn sorts
-    them, so a fold's or the final model's vocabulary is a subset in the same column order.
-    """
-
-    texts: Sequence[str]
-    blocks: list[tuple[Any, int]]
-    vocabularies: list[dict[str, int]]
-
-
-def _count_blocks(texts: Sequence[str], params: Params) -> Analysis:
-    """Analyse ``texts`` once for every feature block of ``params``."""
-    vecs = [vec for _, vec in build_pipeline(params, calibrate=False).named_steps["features"].transformer_list]
-    counted = [_count_one(vec, texts) for vec in vecs]
-    return Analysis(texts, [(counts, vec.min_df) for vec, (_, counts) in zip(vecs, counted)],
-                    [vocab for vocab, _ in counted])
-
-
-def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.ndarray,
-                   test_idx: np.ndarray) -> tuple[Any, Any]:
-    """What the Pipeline's TfidfVectorizers fitted on ``train_idx`` would produce for both sides.
-
-    Per block: the terms with document frequency >= min_df among the training rows, smoothed idf
-    from those rows, 1 + log(tf) when sublinear, l2 normalisation. Same numbers as fitting
-    ``TfidfVectorizer`` on the fold, without analysing the text again.
-    """
-    import scipy.sparse as sp
-    from sklearn.preprocessing import normalize
-
-    train_parts: list[Any] = []
-    test_parts: list[Any] = []
-    for counts, min_df in blocks:
-        x_train = counts[train_idx]
-        df = np.asarray((x_train > 0).sum(axis=0)).ravel()
-        keep = np.flatnonzero(df >= min_df)
-        n = len(train_idx)
-        idf = np.log((1.0 + n) / (1.0 + df[keep])) + 1.0
-        for rows, out in ((x_train, train_parts), (counts[test_idx], test_parts)):
-            x = sp.csr_matrix(rows[:, keep])
-            if params.sublinear_tf:
-                np.log(x.data, out=x.data)
-                x.data += 1.0
-            x = x @ sp.diags(idf)
-            out.append(normalize(x, norm="l2", copy=False))
-    return sp.hstack(train_parts, format="csr"), sp.hstack(test_parts, format="csr")
-
-
-def _fold(blocks: list[tuple[Any, int]], params: Params, y: np.ndarray, classes: list[str],
-          train_idx: np.ndarray, test_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One cross-validation fold: features and the regression from the training rows only.
-
-    Returns the test rows and their decision values, one column per class (for two classes the
-    single decision column counts for the second class and, negated, for the first).
-    """
-    from ._io import exit_with_parent
-
-    exit_with_parent()
-    x_train, x_test = _fold_features(blocks, params, train_idx, test_idx)
-    lr = build_pipeline(params, calibrate=False).named_steps["clf"]
-    lr.fit(x_train, y[train_idx])
-    d = lr.decision_function(x_test)
-    scores = np.zeros((len(test_idx), len(classes)))
-    cols = [classes.index(c) for c in lr.classes_]
-    if d.ndim == 1:
-        scores[:, cols[1]] = d
-        scores[:, cols[0]] = -d
-    else:
-        scores[:, cols] = d
-    return test_idx, scores
-
-
-def grouped_folds(labels: Sequence[str] | np.ndarray, groups: Sequence[int], k: int,
-                  seed: int = SEED) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``k`` (train rows, test rows) splits; each group's rows in one test fold, labels spread evenly.
-
-    Groups are dealt one at a time, largest first (equal sizes in an order shuffled by ``seed``), each
-    to the fold where its labels are scarcest relative to their totals (ties: the smaller fold, then
-    the first). A corpus of singletons comes out as evenly stratified as it can be. What
-    scikit-learn's StratifiedGroupKFold aims at, in a pass that costs milliseconds rather than a
-    second per 10,000 texts.
-    """
-    y = np.asarray(labels)
-    _, y_idx = np.unique(y, return_inverse=True)
-    _, g_idx = np.unique(np.asarray(groups), return_inverse=True)
-    n_classes = int(y_idx.max()) + 1 if len(y_idx) else 0
-    per_group = np.zeros((int(g_idx.max()) + 1 if len(g_idx) else 0, n_classes), dtype=np.int64)
-    np.add.at(per_group, (g_idx, y_idx), 1)
-    sizes = per_group.sum(axis=1)
-    order = np.random.RandomState(seed).permutation(len(per_group))
-    order = order[np.argsort(-sizes[order], kind="stable")]
-    totals = [float(t) for t in per_group.sum(axis=0)]
-    counts = [[0] * n_classes for _ in range(k)]
-    fold_sizes = [0] * k
-    fold_of = np.empty(len(per_group), dtype=np.int64)
-    for g in order.tolist():
-        row = per_group[g]
-        present = [(c, int(row[c])) for c in np.flatnonzero(row).tolist()]
-        best = min(range(k), key=lambda f: (max((counts[f][c] + n) / totals[c] for c, n in present),
-                                            fold_sizes[f], f))
-        for c, n in present:
-            counts[best][c] += n
-        fold_sizes[best] += int(sizes[g])
-        fold_of[g] = best
-    row_fold = fold_of[g_idx]
-    return [(np.flatnonzero(row_fold != f), np.flatnonzero(row_fold == f)) for f in range(k)]
-
-
-def _platt(scores: np.ndarray, y: np.ndarray, classes: list[str]) -> np.ndarray:
-    """Sigmoid-calibrated probabilities from out-of-fold decision values, as the shipped model does it.
-
-    The final model fits its sigmoid on out-of-fold decisions of its own training data
-    (CalibratedClassifierCV, ensemble=False); here one sigmoid per class is fitted on the
-    cross-validation's out-of-fold decisions, two parameters on all texts.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    def sigmoid_for(col: int) -> np.ndarray:
-        target = (y == classes[col]).astype(int)
-        platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, [col]], target)
-        return np.asarray(platt.predict_proba(scores[:, [col]])[:, 1], dtype=np.float64)
-
-    if len(classes) == 2:
-        p1 = sigmoid_for(1)
-        return np.column_stack([1.0 - p1, p1])
-    p = np.column_stack([sigmoid_for(c) for c in range(len(classes))])
-    normalised: np.ndarray = p / p.sum(axis=1, keepdims=True)
-    return normalised
-
-
-def cross_validate(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    params: Params,
-    *,
-    n_splits: int = 5,
-    progress: Callable[[str], None] | None = None,
-    analysis: Analysis | None = None,
-    n_jobs: int = -1,
-) -> dict[str, Any]:
-    """Out-of-fold evaluation of ``params`` with folds that keep near-duplicate texts together.
-
-    Each fold fits the features and the regression on its training rows only; the out-of-fold
-    decisions are then calibrated by a sigmoid (``_platt``), as the final model's are. The text is
-    analysed once (``_count_blocks``); ``analysis`` may pass that analysis in when it is shared.
-    Folds run in ``n_jobs`` worker processes.
-    """
-    report, _, _ = _cross_validate(texts, labels, params, n_splits=n_splits, progress=progress, analysis=analysis,
-                                   n_jobs=n_jobs)
-    return report
-
-
-def _cross_validate(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    params: Params,
-    *,
-    n_splits: int,
-    progress: Callable[[str], None] | None,
-    analysis: Analysis | None,
-    n_jobs: int,
-    meanwhile: Callable[[], Any] | None = None,
-) -> tuple[dict[str, Any], Any, np.ndarray]:
-    """``cross_validate``, running ``meanwhile()`` in this process while the folds run in the workers.
-
-    Returns the report, what ``meanwhile`` returned, and the out-of-fold calibrated probabilities
-    (columns in sorted label order).
-    """
-    from joblib import Parallel, delayed
-
-    texts = list(texts)
-    y = np.asarray(labels)
-    classes = sorted(set(labels))
-    groups = near_duplicate_groups(texts)
-    # Folds split groups of near-duplicates, so each label needs as many distinct groups as folds.
-    distinct = {c: len({g for g, lab in zip(groups, labels) if lab == c}) for c in classes}
-    scarce = min(distinct, key=distinct.__getitem__)
-    if distinct[scarce] < n_splits:
-        from ._errors import CorpusError
-
-        raise CorpusError(
-            f"cannot make {n_splits} cross-validation folds: label {scarce!r} has {distinct[scarce]} text(s) that "
-            f"are not near-duplicates of each other (same words once case, punctuation and digits are ignored), "
-            f"and every fold needs one. Add more varied texts, or ask for fewer folds (--folds)."
-        )
-    k = n_splits
-    blocks = (analysis or _count_blocks(texts, params)).blocks
-    tasks = [delayed(_fold)(blocks, params, y, classes, tr, te) for tr, te in grouped_folds(y, groups, k)]
-    scores = np.zeros((len(texts), len(classes)))
-    # Processes: the solvers hold the GIL for much of their time. Results do not depend on the order
-    # the folds finish in.
-    # The folds are dispatched when Parallel is called; ``meanwhile`` then keeps this process busy.
-    running = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    extra = None
-    if meanwhile is not None:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):  # the workers have the cores; more threads here would only wait
-            extra = meanwhile()
-    for n, (test_idx, got) in enumerate(running, start=1):
-        scores[test_idx] = got
-        if progress:
-            progress(f"fold {n}/{k} done")
-    proba = _platt(scores, y, classes)
-    report = evaluate_predictions(list(y), proba, classes)
-    report["n_splits"] = k
-    return report, extra, proba
-
-
-def _analysis_key(params: Params) -> str:
-    """The settings an analysis of the text depends on (all but the classifier's)."""
-    return json.dumps({k: v for k, v in params.to_json().items() if k not in ("C", "class_weight")}, sort_keys=True)
-
-
-def search(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    base: Params,
-    grid: dict[str, list[Any]] | None = None,
-    *,
-    n_splits: int = 5,
-    progress: Callable[[str], None] | None = None,
-    analysed: dict[str, Analysis] | None = None,
-) -> tuple[Params, list[dict[str, Any]]]:
-    """Grid search by grouped cross-validated macro-F1; returns the chosen settings and every row.
-
-    Settings within ``SEARCH_TIE`` of the best macro-F1 count as tied, and the tie goes to the lowest
-    Brier score (then the earliest in the grid): a macro-F1 difference of a few texts is noise, while
-    the Brier score weighs every probability. Settings that differ only in ``C`` share one analysis of
-    the text, kept in ``analysed`` (by ``_analysis_key``) when the caller passes a dict to reuse them.
-    """
-    grid = grid or SEARCH_GRID
-    keys = sorted(grid)
-    results = []
-    tried: list[tuple[float, float, Params]] = []
-    analysed = {} if analysed is None else analysed
-    for values in itertools.product(*(grid[k] for k in keys)):
-        params = replace(base, **dict(zip(keys, values)))
-        start = time.perf_counter()
-        key = _analysis_key(params)
-        if key not in analysed:
-            analysed[key] = _count_blocks(texts, params)
-        report = cross_validate(texts, labels, params, n_splits=n_splits, analysis=analysed[key])
-        row = {"params": params.to_json(), "macro_f1": report["macro_f1"], "brier": report["brier"],
-               "seconds": round(time.perf_counter() - start, 2)}
-        results.append(row)
-        if progress:
-            progress(f"search {len(results)}: {row}")
-        tried.append((report["macro_f1"], report["brier"], params))
-    top = max(f1 for f1, _, _ in tried)
-    chosen = min((t for t in tried if t[0] >= top - SEARCH_TIE), key=lambda t: t[1])  # min keeps the first tie
-    return chosen[2], results
-
-
-def fit(texts: Sequence[str], labels: Sequence[str], params: Params, *, analysis: Analysis | None = None) -> Any:
-    """Fit the calibrated pipeline on all texts.
-
-    With ``analysis`` (``_count_blocks`` of these very texts and feature settings) the vectorizers take
-    their term counts from it instead of analysing the text again; everything else is scikit-learn's
-    own fit, and the fitted Pipeline is the same object, down to its pickle bytes (a test checks).
-    """
-    texts = list(texts)
-    pipe = build_pipeline(params, n_splits=_n_splits(labels, CALIBRATION_FOLDS))
-    vecs = [vec for _, vec in pipe.named_steps["features"].transformer_list]
-    if analysis is None or list(analysis.texts) != texts or len(analysis.vocabularies) != len(vecs):
-        pipe.fit(texts, np.asarray(labels))
-        return pipe
-    from joblib import parallel_config
-
-    for vec, vocab, (counts, _) in zip(vecs, analysis.vocabularies, analysis.blocks):
-        vec._count_vocab = _counted(vec, texts, vocab, counts)
-    try:
-        # In this process: the stand-in counting methods cannot travel to a worker.
-        with parallel_config(backend="sequential"):
-            pipe.fit(texts, np.asarray(labels))
-    finally:
-        for vec in vecs:
-            vec.__dict__.pop("_count_vocab", None)
-    return pipe
-
-
-def _counted(vec: Any, texts: list[str], vocab: dict[str, int], counts: Any) -> Callable[..., Any]:
-    """A stand-in for ``CountVectorizer._count_vocab`` that returns counts already made for ``texts``.
-
-    ``_count_vocab`` is where a vectorizer reads the text; the fit then sorts and prunes the terms
-    (min_df) and fits the idf itself. Any other call (other documents, a fixed vocabulary) goes to
-    the real method.
-    """
-    real = vec._count_vocab
-
-    def count_vocab(raw_documents: Any, fixed_vocab: bool, *args: Any, **kwargs: Any) -> Any:
-        # Anything but the call this stands in for (a future signature included) goes to the real method.
-        if args or kwargs or fixed_vocab or raw_documents is not texts:
-            return real(raw_documents, fixed_vocab, *args, **kwargs)
-        vec.build_analyzer()  # as the real method does first: it checks the stop words and notes that it did
-        return dict(vocab), counts.copy()  # the fit changes both in place
-
-    return count_vocab
-
-
-def to_portable(pipeline: Any, extra: dict[str, Any] | None = None, *, scope: Any = None,
-                scope_threshold: float = 0.5, other_label: str = "other") -> PortableModel:
-    """The portable form of a fitted Pipeline from ``build_pipeline``, with the scope head's Pipeline
-    (same fitted features, a calibrated classifier of 0 = out of scope, 1 = in scope) when given."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    features = pipeline.named_steps["features"]
-    clf = pipeline.named_steps["clf"]
-    head = None
-    if scope is not None:
-        if scope.named_steps["features"] is not features:
-            raise ValueError("the scope head must share the lean Pipeline's fitted features")
-        lr_s, a_s, b_s, calibrated = _regression_and_calibration(scope.named_steps["clf"])
-        if not calibrated or list(lr_s.classes_) != [0, 1]:
-            raise ValueError("the scope head must be a sigmoid-calibrated regression of classes [0, 1]")
-        head = ScopeHead(np.asarray(lr_s.coef_[0], dtype=np.float64), float(lr_s.intercept_[0]), float(a_s[0]),
-                         float(b_s[0]), float(scope_threshold), other_label)
-    specs, vocabs, idfs = [], [], []
-    for name, vec in features.transformer_list:
-        if not isinstance(vec, TfidfVectorizer) or vec.analyzer not in ("word", "char_wb"):
-            raise ValueError(f"feature step {name!r} is not a word or char_wb TfidfVectorizer")
-        if vec.preprocessor is not None or vec.tokenizer is not None or callable(vec.analyzer):
-            raise ValueError(f"feature step {name!r} uses custom callables, which cannot be exported")
-        stop = vec.get_stop_words()
-        specs.append(VectorizerSpec(
-            name=name, analyzer=vec.analyzer, ngram_range=tuple(vec.ngram_range), lowercase=vec.lowercase,
-            strip_accents=vec.strip_accents, token_pattern=vec.token_pattern if vec.analyzer == "word" else None,
-            stop_words=None if stop is None or vec.analyzer != "word" else tuple(sorted(stop)),
-            sublinear_tf=vec.sublinear_tf, use_idf=vec.use_idf, norm=vec.norm, binary=vec.binary,
-        ))
-        vocab = [""] * len(vec.vocabulary_)
-        for term, j in vec.vocabulary_.items():
-            vocab[j] = term
-        vocabs.append(tuple(vocab))
-        idfs.append(np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else np.ones(len(vocab)))
-    lr, calib_a, calib_b, calibrated = _regression_and_calibration(clf)
-    calibration = "sigmoid" if calibrated else None
-    return PortableModel(
-        classes=tuple(str(c) for c in lr.classes_),
-        vectorizers=tuple(specs),
-        vocabularies=tuple(vocabs),
-        idfs=tuple(idfs),
-        coef=np.asarray(lr.coef_, dtype=np.float64),
-        intercept=np.asarray(lr.intercept_, dtype=np.float64),
-        calibration=calibration,
-        calib_a=calib_a,
-        calib_b=calib_b,
-        extra=dict(extra or {}),
-        scope=head,
-    )
-
-
-def _regression_and_calibration(clf: Any) -> tuple[Any, np.ndarray, np.ndarray, bool]:
-    """The logistic regression of a classifier step and its sigmoid calibrators (empty when uncalibrated)."""
-    if not hasattr(clf, "calibrated_classifiers_"):
-        return clf, np.zeros(0), np.zeros(0), False
-    if len(clf.calibrated_classifiers_) != 1 or clf.method != "sigmoid":
-        raise ValueError("only CalibratedClassifierCV(method='sigmoid', ensemble=False) can be exported")
-    cal = clf.calibrated_classifiers_[0]
-    lr = cal.estimator
-    if list(lr.classes_) != list(clf.classes_):
-        raise ValueError("the calibrated classifier's classes differ from its estimator's")
-    return (lr, np.array([c.a_ for c in cal.calibrators], dtype=np.float64),
-            np.array([c.b_ for c in cal.calibrators], dtype=np.float64), True)
-
-
-def fit_heads(texts: Sequence[str], labels: Sequence[str], params: Params, other_label: str, *,
-              analysis: Analysis | None = None) -> tuple[Any, Any]:
-    """Fit the features on every text, then the two heads on them: the lean (a calibrated regression of
-    the in-scope labels, on the in-scope texts) and the scope head (in scope = 1 against ``other_label``
-    = 0, on every text). Returns the two Pipelines; they share one fitted feature step."""
-    from joblib import parallel_config
-    from sklearn.pipeline import Pipeline
-
-    texts = list(texts)
-    y = np.asarray(labels)
-    inside = y != other_label
-    union = build_pipeline(params, calibrate=False).named_steps["features"]
-    vecs = [vec for _, vec in union.transformer_list]
-    patched = analysis is not None and list(analysis.texts) == texts and len(analysis.vocabularies) == len(vecs)
-    if patched:
-        assert analysis is not None
-        for vec, vocab, (counts, _) in zip(vecs, analysis.vocabularies, analysis.blocks):
-            vec._count_vocab = _counted(vec, texts, vocab, counts)
-    try:
-        with parallel_config(backend="sequential"):  # the stand-in counting methods cannot travel to a worker
-            x = union.fit_transform(texts)
-    finally:
-        for vec in vecs:
-            vec.__dict__.pop("_count_vocab", None)
-    lean = build_pipeline(params, n_splits=_n_splits(list(y[inside]), CALIBRATION_FOLDS)).named_steps["clf"]
-    lean.fit(x[np.flatnonzero(inside)], y[inside])
-    y_scope = inside.astype(int)
-    scope = build_pipeline(params, n_splits=_n_splits(list(y_scope), CALIBRATION_FOLDS)).named_steps["clf"]
-    scope.fit(x, y_scope)
-    return Pipeline([("features", union), ("clf", lean)]), Pipeline([("features", union), ("clf", scope)])
-
-
-def scope_threshold(relevance: np.ndarray, inside: np.ndarray) -> float:
-    """The relevance cut that best separates in-scope from out-of-scope texts (Youden's J) on the
-    cross-validation's out-of-fold probabilities: the highest mean of both sides' recall."""
-    best, best_j = 0.5, -1.0
-    for t in np.round(np.arange(0.05, 0.951, 0.01), 2):
-        j = float(np.mean(relevance[inside] >= t) + np.mean(relevance[~inside] < t))
-        if j > best_j + 1e-12:
-            best, best_j = float(t), j
-    return best
-
-
-def english_stop_words() -> list[str]:
-    """scikit-learn's English stop-word list, frozen into a model for the evidence measure."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return sorted(ENGLISH_STOP_WORDS)
-
-
-def examples_xy(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
-    return [e.text for e in examples], [e.label for e in examples]
-
-
-# -------------------------------------------------------------------- the whole training run
-
-
-def _short_name(path: str) -> str:
-    from pathlib import Path
-
-    p = Path(path)
-    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
-
-
-def _training_evidence(portable: PortableModel, analysis: Analysis) -> np.ndarray:
-    """``Model.evidence`` of every analysed text, from the analysis instead of reading the texts again.
-
-    A text's evidence is the sum of ``evidence_weights`` over the distinct features it has, and only
-    word features weigh anything, so it is the presence matrix of the word block times those weights
-    moved to the analysis's columns.
-    """
-    from ._model import evidence_weights
-
-    weights = evidence_weights(portable)
-    offset = 0
-    for i, (spec, vocab) in enumerate(zip(portable.vectorizers, portable.vocabularies)):
-        if spec.analyzer == "word":
-            counts, _ = analysis.blocks[i]
-            columns = analysis.vocabularies[i]
-            moved = np.zeros(counts.shape[1])
-            for j, term in enumerate(vocab):
-                moved[columns[term]] = weights[offset + j]
-            present = counts.copy()
-            present.data = (present.data != 0).astype(np.float64)
-            return np.asarray(present @ moved, dtype=np.float64).ravel()
-        offset += len(vocab)
-    return np.zeros(len(analysis.texts))  # no word vectorizer: no text has evidence
-
-
-def _warm_worker() -> None:
-    """Import in a worker what a fold needs, so the first fold does not wait for it; and leave with the parent."""
-    from ._io import exit_with_parent
-
-    exit_with_parent()
-    import scipy.sparse  # noqa: F401
-    import sklearn.linear_model  # noqa: F401
-    import sklearn.preprocessing  # noqa: F401
-
-
-def _start_workers() -> threading.Thread | None:
-    """Start the worker processes of the cross-validation in the background; join before the folds.
-
-    Only for joblib's default process backend (under another backend, such as Dask, the folds go
-    where it sends them). The processes stay for the folds: joblib reuses them.
-    """
-    from joblib import Parallel, delayed
-    from joblib.parallel import LokyBackend, get_active_backend
-
-    backend, _ = get_active_backend()
-    n = backend.effective_n_jobs(-1) if isinstance(backend, LokyBackend) else 1
-    if n < 2:
-        return None
-
-    def start() -> None:
-        try:
-            Parallel(n_jobs=-1)(delayed(_warm_worker)() for _ in range(n))
-        except Exception as exc:  # the folds will start their workers themselves
-            logger.debug("could not start the workers ahead of the folds: %s", exc)
-
-    thread = threading.Thread(target=start, name="marksales-start-workers", daemon=True)
-    thread.start()
-    return thread
-
-
-def no_signal_threshold(evidence: Sequence[float] | np.ndarray) -> float:
-    """The evidence below which a text counts as having no marketing or sales signal.
-
-    Half the 1st percentile of the training texts' own evidence: all but the weakest percent of the
-    texts the model learnt from carry at least twice as much, while text that shares no content word
-    with the corpus (empty, lorem ipsum, another language) has next to none.
-    """
-    return float(np.percentile(np.asarray(evidence, dtype=float), 1) / 2) if len(evidence) else 0.0
+from ._corpus import read_labelled, shipped_corpus_files
+from ._errors import type_error
+from ._evaluation import evaluate_examples
+from ._fit import SEARCH_GRID, Params, fit_model, short_name
+from ._model import Model
+
+__all__ = ["SEARCH_GRID", "Params", "train"]
 
 
 def train(
-    corpus: Sequence[str] | None = None,
+    corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     *,
     text_column: str = "text",
     label_column: str = "label",
     labels: Sequence[str] | None = None,
     params: Params | None = None,
-    search_grid: dict[str, list[Any]] | bool = False,
-    dev: Sequence[str] | None = None,
+    search: bool = False,
+    grid: dict[str, list[Any]] | None = None,
+    dev: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     n_splits: int = 5,
     progress: Callable[[str], None] | None = None,
     other_label: str = "other",
-) -> Any:
+) -> Model:
     """Train a model on labelled files and report on it; returns a ``Model`` ready to ``save``.
 
     Parameters
     ----------
-    corpus : sequence of paths, optional
+    corpus : path or sequence of paths, optional
         CSV / TSV / JSONL files with a text and a label column. Default: the shipped corpus.
     text_column, label_column : str
         Column (or JSON key) names.
@@ -638,13 +46,15 @@ def train(
         Default: whatever labels the corpus has (two or more).
     params : Params, optional
         Feature and classifier settings; default ``Params()``.
-    search_grid : bool or dict
-        True: grid-search ``SEARCH_GRID`` by grouped cross-validation and keep the best settings;
-        a dict: search that grid instead.
-    dev : sequence of paths, optional
+    search : bool
+        Grid-search the settings by grouped cross-validation (``grid``, default ``SEARCH_GRID``) and
+        keep the best; the grid and every result are recorded in the metadata.
+    grid : dict, optional
+        The grid to search (implies ``search``).
+    dev : path or sequence of paths, optional
         A labelled dev set evaluated separately (never trained on).
     n_splits : int
-        Cross-validation folds; folds keep near-duplicate texts together.
+        Cross-validation folds, 2 to 20; folds keep near-duplicate texts together.
     other_label : str
         The label of out-of-scope texts (neither marketing nor sales, or whatever the corpus's labels
         are). When the corpus has such rows the model gets a scope head (``Prediction.relevance`` and
@@ -661,119 +71,35 @@ def train(
     CorpusError
         Before any training, for every problem in the corpus (file and line named).
     """
-    import platform
-
-    import joblib
-    import sklearn
-
-    from . import __version__
-    from ._corpus import corpus_sha256, deduplicate, read_labelled, shipped_corpus_files, validate
-    from ._model import Model
-
-    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or not 2 <= n_splits <= 20:
-        raise ValueError(f"n_splits must be an int from 2 to 20 (cross-validation needs two folds at least), "
-                         f"not {n_splits!r}.")
-    workers = _start_workers()  # starting them takes a second; meanwhile this process reads and analyses
-    say = progress or (lambda msg: None)
-    files = [str(p) for p in (corpus or shipped_corpus_files())]
-    try:
-        examples = read_labelled(files, text_column=text_column, label_column=label_column)
-        validate(examples, labels=labels)
-    except BaseException:
-        if workers is not None:  # let the starting workers settle, so nothing is left to shout on stderr
-            workers.join()
-        raise
-    unique = deduplicate(examples)
-    texts, ys = examples_xy(unique)
-    say(f"read {len(examples)} texts ({len(examples) - len(unique)} duplicates dropped) from {len(files)} file(s)")
-    params = params or Params()
-    other = other_label if other_label in set(ys) else None
-    lean_rows = [i for i, y in enumerate(ys) if y != other]
-    lean_texts, lean_ys = [texts[i] for i in lean_rows], [ys[i] for i in lean_rows]
-    if other is not None and len(set(lean_ys)) < 2:
-        from ._errors import CorpusError
-
-        raise CorpusError(f"besides {other!r} (out of scope) a corpus needs two or more labels to learn the lean "
-                          f"between; it has {sorted(set(lean_ys))}.")
-    search_rows = None
-    analysed: dict[str, Analysis] = {}
-    if search_grid:
-        grid = SEARCH_GRID if search_grid is True else search_grid
-        params, search_rows = search(lean_texts, lean_ys, params, grid, n_splits=n_splits, progress=say,
-                                     analysed=analysed)
-        say(f"search chose {params.to_json()}")
-    start = time.perf_counter()
-    analysis = (analysed.get(_analysis_key(params)) if other is None else None) or _count_blocks(texts, params)
-    analysed.clear()  # the other settings' analyses are no longer needed
-    say("analysed the text")
-    if workers is not None:
-        workers.join()
-    # The final model is fitted in this process while the folds run in the workers (in a worker its
-    # pickle bytes varied from run to run); the folds' analysis of the text serves it too.
-    scope_meta: dict[str, Any] | None = None
-    if other is None:
-        cv, pipeline, _ = _cross_validate(texts, ys, params, n_splits=n_splits, progress=say, analysis=analysis,
-                                          n_jobs=-1, meanwhile=functools.partial(fit, texts, ys, params,
-                                                                                 analysis=analysis))
-        scope_pipeline = None
-    else:
-        # The lean's folds see the in-scope rows only: the rows of the one analysis of every text.
-        rows = np.asarray(lean_rows)
-        lean_analysis = Analysis(lean_texts, [(counts[rows], min_df) for counts, min_df in analysis.blocks],
-                                 analysis.vocabularies)
-        cv, (pipeline, scope_pipeline), _ = _cross_validate(
-            lean_texts, lean_ys, params, n_splits=n_splits, progress=say, analysis=lean_analysis, n_jobs=-1,
-            meanwhile=functools.partial(fit_heads, texts, ys, params, other, analysis=analysis))
-        del lean_analysis
-        inside = np.asarray(ys) != other
-        scope_labels = np.where(inside, "in_scope", "out_of_scope")
-        scope_cv, _, scope_proba = _cross_validate(texts, list(scope_labels), params, n_splits=n_splits,
-                                                   progress=say, analysis=analysis, n_jobs=-1)
-        relevance = scope_proba[:, 0]  # columns in sorted order: in_scope, out_of_scope
-        threshold_in = scope_threshold(relevance, inside)
-        scope_meta = {"other_label": other, "threshold": threshold_in,
-                      "threshold_rule": "Youden's J on the scope cross-validation's out-of-fold relevance",
-                      "cv": scope_cv,
-                      "cv_at_threshold": {"in_scope_kept": float(np.mean(relevance[inside] >= threshold_in)),
-                                          "out_of_scope_flagged": float(np.mean(relevance[~inside] < threshold_in))}}
-    cv_seconds = time.perf_counter() - start
-    portable = to_portable(pipeline, {"evidence_stop_words": english_stop_words()}, scope=scope_pipeline,
-                           scope_threshold=scope_meta["threshold"] if scope_meta else 0.5, other_label=other_label)
-    # from the lean's own texts: out-of-scope texts carry little lean evidence by design
-    threshold = no_signal_threshold(_training_evidence(portable, analysis)[lean_rows])
-    del analysis
-    portable = replace(portable, extra={**portable.extra, "no_signal_threshold": threshold})
-    counts = {c: ys.count(c) for c in sorted(set(ys))}
-    meta: dict[str, Any] = {
-        "marksales_version": __version__,
-        "labels": list(portable.classes),
-        "label_counts": counts,
-        "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-                     "numpy": np.__version__, "joblib": joblib.__version__},
-        "corpus": {"files": [_short_name(f) for f in files], "sha256": corpus_sha256(unique), "n_texts": len(unique),
-                   "duplicates_dropped": len(examples) - len(unique),
-                   "text_column": text_column, "label_column": label_column},
-        "params": params.to_json(),
-        "search": search_rows,
-        "cv": cv,
-        "scope": scope_meta,
-        "no_signal_threshold": threshold,
-        # Timings vary run to run; the fingerprint leaves them out.
-        "timings": {"cv_seconds": round(cv_seconds, 2),
-                    "search_seconds": [row.pop("seconds") for row in search_rows or []]},
-    }
-    model = Model(portable, meta, None, pipeline, scope_pipeline=scope_pipeline)
-    if dev:
-        from ._evaluation import evaluate_examples, short_name
-
-        dev_examples = read_labelled(list(dev), text_column=text_column, label_column=label_column)
+    files = _paths(corpus, "corpus") if corpus is not None else [str(p) for p in shipped_corpus_files()]
+    dev_files = _paths(dev, "dev") if dev is not None else []
+    fitted = fit_model(files, text_column=text_column, label_column=label_column, labels=labels, params=params,
+                       grid=grid if grid is not None else (SEARCH_GRID if search else None), n_splits=n_splits,
+                       progress=progress, other_label=other_label)
+    meta = dict(fitted.metadata)
+    model = Model(fitted.portable, meta, None, fitted.pipeline, scope_pipeline=fitted.scope_pipeline)
+    if dev_files:
+        dev_examples = read_labelled(dev_files, text_column=text_column, label_column=label_column)
         meta["dev"], _ = evaluate_examples(model, dev_examples)
-        meta["dev"]["files"] = [short_name(str(p)) for p in dev]
+        meta["dev"]["files"] = [short_name(p) for p in dev_files]
         # The dev probabilities as trained, of every dev row: a later install (other numpy, other
         # scikit-learn) must reproduce them.
         dev_texts = [e.text for e in dev_examples]
         meta["reference_probabilities"] = model.predict_proba(dev_texts).tolist()
         if model.has_scope:
             meta["reference_relevance"] = model.relevance(dev_texts).tolist()
-    model.metadata = meta
-    return model
+    return Model(fitted.portable, meta, None, fitted.pipeline, scope_pipeline=fitted.scope_pipeline)
+
+
+def _paths(value: Any, name: str) -> list[str]:
+    """One path or a sequence of paths as a list of str (a bare str is one path, not its characters)."""
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    if isinstance(value, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in value):
+        return [os.fspath(p) for p in value]
+    raise type_error(name, "a path or a sequence of paths", value,
+                     "Pass file names, e.g. train(['postings.csv']); to train on a DataFrame, write it to a "
+                     "CSV first.")
+
+
+

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from marksales import ModelFileError, load_model
+from marksales._artifacts import PORTABLE_NAME
 from marksales._corpus import read_labelled, shipped_corpus_files, shipped_dev_files
-from marksales._model import PORTABLE_NAME
 from marksales._portable import PortableModel
 
 
@@ -67,8 +67,9 @@ def test_classify_gives_the_pipelines_probabilities_and_the_models_evidence(mode
                          [((1, 3), None), ((1, 1), (2, 4)), ((2, 2), (3, 5)), ((1, 3), (3, 4))])
 def test_portable_equals_pipeline_for_other_feature_settings(word_ngram, char_ngram):
     # The shipped layout (word 1-2-grams + char_wb) has its own fast path; other layouts take the general one.
+    from marksales._export import english_stop_words, to_portable
+    from marksales._fit import Params, fit
     from marksales._model import Model
-    from marksales._train import Params, english_stop_words, fit, to_portable
 
     examples = read_labelled(shipped_corpus_files())[::10]
     params = Params(word_ngram=word_ngram, char_ngram=char_ngram, word_min_df=1, char_min_df=1)

@@ -102,7 +102,9 @@ def test_training_with_out_of_scope_rows_gives_a_scope_head(tmp_path):
     m = train([str(write_jsonl(tmp_path / "c.jsonl", rows))], params=params, n_splits=3)
     assert isinstance(m, Model) and m.has_scope and m.classes == ("marketing", "sales")
     assert m.metadata["scope"]["other_label"] == "other" and 0 < m.metadata["scope"]["threshold"] < 1
-    saved = load_model(m.save(tmp_path / "m"))
+    saved = m.save(tmp_path / "m")
+    assert saved.path == tmp_path / "m" / "model.npz" and "fingerprint" in saved.metadata
+    saved = load_model(tmp_path / "m")
     texts = OTHER + MARKETING + SALES
     assert [p.in_scope for p in saved.classify(texts)] == [p.in_scope for p in m.classify(texts)]
     # the scope head's probabilities equal its Pipeline's, and the pickle holds both heads

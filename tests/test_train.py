@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from marksales import CorpusError, load_model
-from marksales._artifacts import save_model
 from marksales._train import Params, train
 
 from .conftest import MARKETING, SALES, write_jsonl
@@ -30,7 +29,7 @@ def test_train_on_a_small_corpus_gives_a_model_that_learns_it(tiny_corpus):
 
 def test_saved_model_round_trips_and_pickle_agrees(tiny_corpus, tmp_path):
     model = train([str(tiny_corpus)], params=FAST, n_splits=3)
-    save_model(model, tmp_path / "m")
+    model.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     texts = MARKETING + SALES + ["", "Café owner wanted"]
     assert np.array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
@@ -43,8 +42,8 @@ def test_saved_model_round_trips_and_pickle_agrees(tiny_corpus, tmp_path):
 def test_same_corpus_same_predictions_and_fingerprint(tiny_corpus, tmp_path):
     a = train([str(tiny_corpus)], params=FAST, n_splits=3)
     b = train([str(tiny_corpus)], params=FAST, n_splits=3)
-    save_model(a, tmp_path / "a")
-    save_model(b, tmp_path / "b")
+    a = a.save(tmp_path / "a")
+    b = b.save(tmp_path / "b")
     assert a.metadata["fingerprint"] == b.metadata["fingerprint"]
     for name in ("model.npz", "model.joblib"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
@@ -52,8 +51,8 @@ def test_same_corpus_same_predictions_and_fingerprint(tiny_corpus, tmp_path):
 
 def test_separate_processes_build_byte_identical_models(tiny_corpus, tmp_path):
     # Within one process memory addresses repeat; a pickled address (an id()) only shows across processes.
-    code = ("import sys; from marksales._train import Params, train; from marksales._artifacts import save_model; "
-            "save_model(train([sys.argv[1]], params=Params(char_ngram=(3, 4), C=4.0, char_min_df=1), n_splits=3), "
+    code = ("import sys; from marksales._train import Params, train; "
+            "train([sys.argv[1]], params=Params(char_ngram=(3, 4), C=4.0, char_min_df=1), n_splits=3).save("
             "sys.argv[2])")
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1334275200", "PYTHONHASHSEED": "random"}
     for name in ("a", "b"):
@@ -68,10 +67,10 @@ def test_separate_processes_build_byte_identical_models(tiny_corpus, tmp_path):
 
 def test_saving_over_a_model_needs_force(tiny_corpus, tmp_path):
     model = train([str(tiny_corpus)], params=FAST, n_splits=3)
-    save_model(model, tmp_path / "m")
+    model.save(tmp_path / "m")
     with pytest.raises(FileExistsError, match="force"):
-        save_model(model, tmp_path / "m")
-    save_model(model, tmp_path / "m", force=True)
+        model.save(tmp_path / "m")
+    model.save(tmp_path / "m", force=True)
 
 
 def test_a_label_typo_is_caught_before_training(tmp_path):
@@ -100,7 +99,7 @@ def test_three_labels_train_and_classify(tmp_path):
     assert model.classes == ("marketing", "operations", "sales")
     p = model.classify("Schedule warehouse shifts and track inventory")
     assert abs(sum(p.probabilities.values()) - 1) < 1e-12
-    save_model(model, tmp_path / "m3")
+    model.save(tmp_path / "m3")
     texts = ops + MARKETING
     assert np.max(np.abs(load_model(tmp_path / "m3").predict_proba(texts) - model.pipeline.predict_proba(texts))) < 1e-9
 
@@ -126,3 +125,26 @@ def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path):
     path = tmp_path / "seps.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     assert train([str(path)], params=FAST, n_splits=3).metadata["corpus"]["n_texts"] == len(rows)
+
+
+def test_saving_switches_the_whole_model_at_once(tiny_corpus, tmp_path, monkeypatch):
+    import marksales._artifacts as artifacts
+
+    first = train([str(tiny_corpus)], params=FAST, n_splits=3)
+    saved = first.save(tmp_path / "m")
+    assert "fingerprint" not in first.metadata  # saving returns a new Model and leaves this one alone
+    (tmp_path / "m" / "__init__.py").write_text("# kept\n")
+    second = train([str(tiny_corpus)], params=Params(char_ngram=(2, 4), C=2.0, char_min_df=1), n_splits=3)
+
+    def interrupted(a, b):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(artifacts, "_swap", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        second.save(tmp_path / "m", force=True)
+    assert load_model(tmp_path / "m").metadata["fingerprint"] == saved.metadata["fingerprint"]  # the old one, whole
+    monkeypatch.undo()
+    new = second.save(tmp_path / "m", force=True)
+    assert load_model(tmp_path / "m").metadata["fingerprint"] == new.metadata["fingerprint"]
+    assert (tmp_path / "m" / "__init__.py").read_text() == "# kept\n"
+    assert [p.name for p in tmp_path.iterdir() if "marksales-save" in p.name] == []  # no save folder left

@@ -14,18 +14,17 @@ import numpy as np
 import pytest
 
 from marksales._corpus import deduplicate, near_duplicate_groups, read_labelled, shipped_corpus_files
-from marksales._model import Model
-from marksales._train import (
+from marksales._export import english_stop_words, to_portable
+from marksales._fit import (
     Params,
     _count_blocks,
     _fold_features,
     _training_evidence,
     build_pipeline,
-    english_stop_words,
     fit,
     grouped_folds,
-    to_portable,
 )
+from marksales._model import Model
 
 SETTINGS = [Params(), Params(word_ngram=(1, 1), char_ngram=None, word_min_df=1), Params(char_ngram=(3, 5))]
 
@@ -138,7 +137,7 @@ def test_grouped_folds_with_large_groups():
 def test_workers_start_early_only_under_joblibs_process_backend():
     from joblib import cpu_count, parallel_config
 
-    from marksales._train import _start_workers
+    from marksales._fit import _start_workers
 
     with parallel_config(backend="threading"):
         assert _start_workers() is None  # the folds go where that backend sends them: nothing to start

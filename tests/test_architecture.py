@@ -1,0 +1,62 @@
+"""The module graph follows the data one way: corpus -> training -> model file -> inference -> batch / CLI.
+
+Imports inside functions count: a lazy import that closes a cycle is still a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "marksales"
+
+# Each module may import only modules listed before it.
+ORDER = ["_errors", "_version", "_types", "_io", "_report", "_corpus", "_format", "_export", "_artifacts", "_fit",
+         "_portable", "_model", "_evaluation", "_train", "_batch", "_cli", "__init__", "__main__"]
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                found.add(node.module.split(".")[0])
+            elif node.level == 1:  # from . import x
+                found.update(a.name for a in node.names)
+            elif node.module and node.module.startswith("marksales."):
+                found.add(node.module.split(".")[1])
+            elif node.module == "marksales":
+                found.add("__init__")
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("marksales."))
+    return found
+
+
+def test_every_module_is_placed_in_the_order():
+    assert sorted(p.stem for p in PACKAGE.glob("*.py")) == sorted(ORDER)
+
+
+def test_imports_point_one_way():
+    backward = []
+    for name in ORDER:
+        for dep in sorted(_imports(PACKAGE / f"{name}.py")):
+            if dep in ORDER and ORDER.index(dep) >= ORDER.index(name):
+                backward.append(f"{name} imports {dep}")
+    assert backward == []
+
+
+def test_the_graph_has_no_cycle():
+    graph = {name: _imports(PACKAGE / f"{name}.py") & set(ORDER) for name in ORDER}
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in graph[node]:
+            assert state.get(dep) != 1, " -> ".join([*path, node, dep])
+            if dep not in state:
+                visit(dep, [*path, node])
+        state[node] = 2
+
+    for name in ORDER:
+        if name not in state:
+            visit(name, [])
