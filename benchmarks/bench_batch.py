@@ -52,19 +52,22 @@ def make_postings(path: Path, rows: int, seed: int = 0) -> Path:
 
 STOCK = """
 import csv, sys, joblib
-pipe = joblib.load(sys.argv[1])
+heads = joblib.load(sys.argv[1])
+pipe, scope = (heads["lean"], heads["scope"]) if isinstance(heads, dict) else (heads, None)
 csv.field_size_limit(2**31 - 1)
 fin = open(sys.argv[2], newline="", encoding="utf-8")
 fout = open(sys.argv[3], "w", newline="", encoding="utf-8")
 with fin, fout:
     reader, writer = csv.reader(fin), csv.writer(fout)
     header = next(reader)
-    writer.writerow(header + ["label"] + ["p_" + c for c in pipe.classes_])
+    writer.writerow(header + ["label"] + ["p_" + c for c in pipe.classes_] + (["relevance"] if scope else []))
     chunk = []
     def flush():
-        proba = pipe.predict_proba([r[2] for r in chunk])
-        for r, p in zip(chunk, proba):
-            writer.writerow(r + [pipe.classes_[p.argmax()]] + list(p))
+        texts = [r[2] for r in chunk]
+        proba = pipe.predict_proba(texts)
+        rel = scope.predict_proba(texts)[:, 1] if scope is not None else [None] * len(chunk)
+        for r, p, q in zip(chunk, proba, rel):
+            writer.writerow(r + [pipe.classes_[p.argmax()]] + list(p) + ([q] if scope is not None else []))
         chunk.clear()
     for row in reader:
         chunk.append(row)

@@ -37,8 +37,9 @@ p = marksales.classify("Senior Account Executive for the mid-market team")
 COLD_STOCK = """
 import sys
 import joblib
-pipe = joblib.load(sys.argv[1])
-p = pipe.predict_proba(["Senior Account Executive for the mid-market team"])
+heads = joblib.load(sys.argv[1])
+heads = heads.values() if isinstance(heads, dict) else [heads]
+p = [h.predict_proba(["Senior Account Executive for the mid-market team"]) for h in heads]
 """ + PEAK
 
 
@@ -90,7 +91,18 @@ def main() -> int:
     args = parser.parse_args()
 
     model = marksales.load_model()
-    pipe = model.pipeline
+    lean, scope = model.pipeline, model.scope_pipeline
+
+    class Stock:
+        """The stock scikit-learn path for both heads: the lean Pipeline, then the scope Pipeline."""
+
+        @staticmethod
+        def predict_proba(batch: list[str]) -> object:
+            out = lean.predict_proba(batch)
+            return (out, scope.predict_proba(batch)) if scope is not None else out
+
+    pipe = Stock()
+    print(f"heads: lean{' + scope' if scope is not None else ''}; stock runs the same heads' Pipelines")
     texts = short_texts(args.repeat)
     results = []
 
