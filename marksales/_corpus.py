@@ -124,6 +124,9 @@ def _jsonl_rows(content: str, name: str, problems: list[str]) -> list[tuple[int,
         except json.JSONDecodeError as exc:
             problems.append(f"{name}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno}).")
             continue
+        except RecursionError:
+            problems.append(f"{name}:{line_no}: JSON nested too deeply to be a labelled text.")
+            continue
         if not isinstance(obj, dict):
             problems.append(f"{name}:{line_no}: expected a JSON object, found {type(obj).__name__}.")
             continue

@@ -145,3 +145,39 @@ def test_train_gives_a_model_or_a_clear_corpus_error(tmp_path_factory, rows):
 @pytest.mark.parametrize("text", ["\x00", "\u202e\u05e9\u05dc\u05d5\u05dd", "🚀" * 1000, "\ufeff", "a\u0301" * 50])
 def test_odd_inputs(text):
     _valid(classify(text))
+
+
+# Every character class a file can carry: CR, LF, CRLF, quotes, delimiters, NUL, BOM, line and paragraph
+# separators, and (JSONL only: it has escapes for them) lone surrogates.
+_TRICKY = st.sampled_from(["\r", "\n", "\r\n", '"', "'", ",", "\t", "\x00", "\ufeff", "\u2028", "\u0085", "é", "😀"])
+cell_text = st.lists(st.one_of(_TRICKY, st.text(alphabet=string.ascii_letters + " ", max_size=8)),
+                     max_size=8).map("".join)
+json_text = st.lists(st.one_of(_TRICKY, st.sampled_from(["\ud83d", "\udc80"]),
+                               st.text(alphabet=string.ascii_letters + " ", max_size=8)), max_size=8).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(cell_text, cell_text), min_size=1, max_size=6))
+def test_csv_round_trips_every_character_class(tmp_path_factory, rows):
+    d = tmp_path_factory.mktemp("csv")
+    with open(d / "in.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("note", "text"), *rows])
+    score_file(d / "in.csv", d / "out.csv", jobs=1)
+    with open(d / "out.csv", newline="", encoding="utf-8") as f:
+        back = list(csv.reader(f))
+    assert len(back) == len(rows) + 1
+    assert [r[:2] for r in back[1:]] == [list(r) for r in rows]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(json_text, json_text), min_size=1, max_size=6))
+def test_jsonl_round_trips_every_character_class(tmp_path_factory, rows):
+    d = tmp_path_factory.mktemp("jsonl")
+    (d / "in.jsonl").write_text("".join(json.dumps({"note": a, "text": b}) + "\n" for a, b in rows), encoding="utf-8")
+    score_file(d / "in.jsonl", d / "out.jsonl", jobs=1)
+    raw = (d / "out.jsonl").read_bytes()
+    raw.decode("utf-8")  # always valid UTF-8
+    back = [json.loads(line) for line in raw.decode("utf-8").split("\n") if line]
+    # what the input file says: two surrogate escapes in a row are one character
+    meant = [json.loads(json.dumps([a, b])) for a, b in rows]
+    assert [[r["note"], r["text"]] for r in back] == meant
