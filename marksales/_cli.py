@@ -116,6 +116,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
         args.corpus or None, text_column=args.text_column, label_column=args.label_column,
         labels=args.labels.split(",") if args.labels else None, params=params, search=args.search,
         dev=args.dev, n_splits=args.folds, progress=None if args.quiet else _progress, other_label=args.other_label,
+        on_conflict=args.on_conflict,
     )
     model = model.save(args.output, force=args.force)
     out.write(format_report(model.metadata["cv"], "cross-validation:") + "\n")
@@ -285,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search", action="store_true", help="grid-search features and C by cross-validation")
     p.add_argument("--C", type=float, help="inverse regularisation strength (default: 8)")
     p.add_argument("--folds", type=_folds, default=5, help="cross-validation folds, 2 to 20 (default: 5)")
+    p.add_argument("--on-conflict", choices=["majority", "drop", "error"], default="majority",
+                   help="a text with two labels: keep the majority label (a tie drops it; default), drop it, or "
+                        "stop naming each one")
     p.add_argument("--other-label", default="other",
                    help="the label of out-of-scope rows; with such rows the model gets a scope head (default: other)")
     p.add_argument("--force", action="store_true", help="replace a model already in OUTPUT")

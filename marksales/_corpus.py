@@ -87,13 +87,16 @@ def read_labelled(
             rows = _jsonl_rows(content, name, problems)
         else:
             rows = _delimited_rows(content, name, "\t" if fmt == "tsv" else ",", problems)
+        missing_rows = 0
         for line, row in rows:
             missing = [c for c in (text_column, label_column) if c not in row]
             if missing:
-                problems.append(
-                    f"{name}:{line}: no column {', '.join(map(repr, missing))} "
-                    f"(columns: {', '.join(map(repr, row))}); pass --text-column / --label-column."
-                )
+                missing_rows += 1
+                if missing_rows == 1:  # one line per file, not one per row
+                    problems.append(
+                        f"{name}:{line}: no column {', '.join(map(repr, missing))} (the columns are "
+                        f"{', '.join(map(repr, row))}); pass --text-column / --label-column."
+                    )
                 continue
             text, label = row[text_column], row[label_column]
             if not isinstance(text, str) or not text.strip():
@@ -105,6 +108,8 @@ def read_labelled(
             form = row.get("form")
             examples.append(Example(text=text, label=label.strip(), source=name, line=line,
                                     form=form.strip() or None if isinstance(form, str) else None))
+        if missing_rows > 1:
+            problems.append(f"{name}: {missing_rows - 1} more row(s) lack the same column(s).")
     if problems:
         raise CorpusError(_summarise(problems))
     if not examples:
@@ -185,6 +190,32 @@ def near_duplicate_groups(texts: Iterable[str]) -> list[int]:
     return [ids.setdefault(near_duplicate_key(t), len(ids)) for t in texts]
 
 
+ON_CONFLICT = ("majority", "drop", "error")
+
+
+def resolve_conflicts(examples: Sequence[Example], policy: str = "majority") -> tuple[list[Example], dict[str, int]]:
+    """Texts that carry two or more labels (scraped ads, occupational tables where one duty belongs to two
+    occupations), resolved by ``policy``: ``majority`` keeps the rows of the label most of its rows carry
+    and drops the text when the top labels tie; ``drop`` drops every row of such a text; ``error`` keeps
+    everything, so that ``validate`` names each conflict. Returns the rows kept and the counts of what
+    was done (``texts``, ``rows_dropped``), which training logs and stores in the metadata."""
+    if policy not in ON_CONFLICT:
+        raise ValueError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {policy!r}.")
+    by_text: dict[str, Counter[str]] = defaultdict(Counter)
+    for e in examples:
+        by_text[e.text.strip()][e.label] += 1
+    conflicted = {t: c for t, c in by_text.items() if len(c) > 1}
+    if policy == "error" or not conflicted:
+        return list(examples), {"texts": len(conflicted), "rows_dropped": 0}
+    keep_label: dict[str, str | None] = {}
+    for text, counts in conflicted.items():
+        (top, n), *rest = counts.most_common()
+        keep_label[text] = top if policy == "majority" and n > rest[0][1] else None
+    kept = [e for e in examples
+            if e.text.strip() not in keep_label or keep_label[e.text.strip()] == e.label]
+    return kept, {"texts": len(conflicted), "rows_dropped": len(examples) - len(kept)}
+
+
 def validate(
     examples: Sequence[Example],
     *,
@@ -242,7 +273,10 @@ def validate(
             continue
         if len({e.label for e in same}) > 1:
             where = ", ".join(f"{e.source}:{e.line} ({e.label})" for e in same[:4])
-            problems.append(f"the same text carries two labels: {where}.")
+            shown = " ".join(same[0].text.split())
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            problems.append(f"the same text carries two labels ({shown!r}): {where}; pass --on-conflict "
+                            f"majority or drop to resolve such texts.")
         else:
             where = ", ".join(f"{e.source}:{e.line}" for e in same[:4])
             warnings.append(f"duplicate text ({len(same)} copies) kept once: {where}.")

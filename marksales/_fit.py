@@ -561,6 +561,7 @@ def fit_model(
     n_splits: int,
     progress: Callable[[str], None] | None,
     other_label: str,
+    on_conflict: str = "majority",
 ) -> Fitted:
     """Read, validate and fit a labelled corpus: the lean, and the scope head when the corpus has rows of
     ``other_label``; cross-validation reports for both. See ``marksales.train`` for the parameters
@@ -570,7 +571,7 @@ def fit_model(
     import joblib
     import sklearn
 
-    from ._corpus import corpus_sha256, deduplicate, read_labelled, validate
+    from ._corpus import corpus_sha256, deduplicate, read_labelled, resolve_conflicts, validate
     from ._errors import CorpusError
     from ._version import __version__
 
@@ -581,11 +582,15 @@ def fit_model(
     say = progress or (lambda msg: None)
     try:
         examples = read_labelled(files, text_column=text_column, label_column=label_column)
+        examples, conflicts = resolve_conflicts(examples, on_conflict)
         validate(examples, labels=labels)
     except BaseException:
         if workers is not None:  # let the starting workers settle, so nothing is left to shout on stderr
             workers.join()
         raise
+    if conflicts["rows_dropped"]:
+        logger.warning("%d text(s) carried two or more labels; --on-conflict %s dropped %d row(s)",
+                       conflicts["texts"], on_conflict, conflicts["rows_dropped"])
     unique = deduplicate(examples)
     texts, ys = examples_xy(unique)
     say(f"read {len(examples)} texts ({len(examples) - len(unique)} duplicates dropped) from {len(files)} file(s)")
@@ -653,6 +658,7 @@ def fit_model(
                      "numpy": np.__version__, "joblib": joblib.__version__},
         "corpus": {"files": [short_name(f) for f in files], "sha256": corpus_sha256(unique), "n_texts": len(unique),
                    "duplicates_dropped": len(examples) - len(unique),
+                   "conflicts": {"policy": on_conflict, **conflicts},
                    "text_column": text_column, "label_column": label_column},
         "params": params.to_json(),
         "search": search_rows,

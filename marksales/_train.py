@@ -32,6 +32,7 @@ def train(
     n_splits: int = 5,
     progress: Callable[[str], None] | None = None,
     other_label: str = "other",
+    on_conflict: str = "majority",
 ) -> Model:
     """Train a model on labelled files and report on it; returns a ``Model`` ready to ``save``.
 
@@ -60,6 +61,10 @@ def train(
         are). When the corpus has such rows the model gets a scope head (``Prediction.relevance`` and
         ``in_scope``), and the lean is learnt from the other labels' texts only; otherwise it trains as a
         plain classifier of the corpus's labels.
+    on_conflict : {"majority", "drop", "error"}
+        A text that carries two or more labels: keep the label most of its rows carry (a tie drops the
+        text), drop the text, or refuse the corpus naming each one. What was done is logged and stored
+        in ``metadata["corpus"]["conflicts"]``.
 
     Returns
     -------
@@ -75,7 +80,7 @@ def train(
     dev_files = _paths(dev, "dev") if dev is not None else []
     fitted = fit_model(files, text_column=text_column, label_column=label_column, labels=labels, params=params,
                        grid=grid if grid is not None else (SEARCH_GRID if search else None), n_splits=n_splits,
-                       progress=progress, other_label=other_label)
+                       progress=progress, other_label=other_label, on_conflict=on_conflict)
     meta = dict(fitted.metadata)
     model = Model(fitted.portable, meta, None, fitted.pipeline, scope_pipeline=fitted.scope_pipeline)
     if dev_files:

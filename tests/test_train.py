@@ -81,12 +81,27 @@ def test_a_label_typo_is_caught_before_training(tmp_path):
         train([str(path)], params=FAST)
 
 
-def test_same_text_with_two_labels_is_an_error(tmp_path):
+def test_same_text_with_two_labels_follows_the_conflict_policy(tmp_path):
     rows = [{"text": t, "label": "marketing"} for t in MARKETING] + [{"text": t, "label": "sales"} for t in SALES]
-    rows.append({"text": MARKETING[0], "label": "sales"})
+    rows.append({"text": MARKETING[0], "label": "sales"})  # a tie: one row each
+    rows += [{"text": SALES[0], "label": "sales"}, {"text": SALES[0], "label": "marketing"}]  # 2 sales, 1 marketing
     path = write_jsonl(tmp_path / "clash.jsonl", rows)
-    with pytest.raises(CorpusError, match="the same text carries two labels"):
-        train([str(path)], params=FAST)
+    with pytest.raises(CorpusError, match=r"the same text carries two labels \('Plan and run brand campaigns"):
+        train(path, params=FAST, n_splits=3, on_conflict="error")
+    model = train(path, params=FAST, n_splits=3)  # the default trains, and says what it did
+    conflicts = model.metadata["corpus"]["conflicts"]
+    assert conflicts == {"policy": "majority", "texts": 2, "rows_dropped": 3}  # the tie's two rows, SALES[0]'s one
+    dropped = train(path, params=FAST, n_splits=3, on_conflict="drop").metadata["corpus"]["conflicts"]
+    assert dropped == {"policy": "drop", "texts": 2, "rows_dropped": 5}
+
+
+def test_a_missing_column_is_one_problem_per_file(tmp_path):
+    rows = [{"body": t, "label": "marketing"} for t in MARKETING] + [{"body": t, "label": "sales"} for t in SALES]
+    path = write_jsonl(tmp_path / "cols.jsonl", rows)
+    with pytest.raises(CorpusError) as exc:
+        train(path, params=FAST, n_splits=3)
+    message = str(exc.value)
+    assert message.count("no column 'text'") == 1 and "'body'" in message and "19 more row(s)" in message
 
 
 def test_three_labels_train_and_classify(tmp_path):
