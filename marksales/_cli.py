@@ -17,9 +17,25 @@ logger = logging.getLogger("marksales")
 
 
 def _model(args: argparse.Namespace) -> Any:
+    return _load(args.model, getattr(args, "trusted", False))
+
+
+def _load(path: str | None, trusted: bool = False) -> Any:
+    """A model by path, or the shipped one for None or the name ``default`` (so commands that take model
+    paths work outside a clone: ``marksales compare default my-model/ holdout.csv``)."""
     from ._model import load_model
 
-    return load_model(args.model, trusted=getattr(args, "trusted", False))
+    return load_model(None if path in (None, "default") else path, trusted=trusted)
+
+
+def _text_argument(value: str) -> str:
+    """``-`` reads standard input, ``@FILE`` reads a file (UTF-8): a whole multi-line posting as one text."""
+    if value == "-":
+        return sys.stdin.read()
+    if value.startswith("@") and len(value) > 1:
+        with open(value[1:], encoding="utf-8-sig") as f:
+            return f.read()
+    return value
 
 
 def _stdin_lines(stream: TextIO) -> Iterator[str]:
@@ -57,7 +73,7 @@ def _clip(text: str, width: int = 80) -> str:
 
 def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     model = _model(args)
-    e = model.explain(args.text, top=args.top)
+    e = model.explain(_text_argument(args.text), top=args.top)
     if args.json:
         out.write(json.dumps(e.to_dict(), ensure_ascii=False) + "\n")
         return 0
@@ -84,7 +100,8 @@ def _cmd_info(args: argparse.Namespace, out: TextIO) -> int:
     from ._report import format_report
 
     corpus = meta.get("corpus", {})
-    out.write(f"model: {model.path}\n")
+    out.write(f"model: {model.path}" + ("  (the shipped model; name it 'default' in any command)"
+                                          if args.model in (None, "default") else "") + "\n")
     out.write(f"labels: {', '.join(model.classes)}\n")
     out.write(f"created: {meta.get('created')}  marksales {meta.get('marksales_version')}\n")
     out.write("versions: " + ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items()) + "\n")
@@ -162,11 +179,10 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
     from ._corpus import read_labelled
-    from ._model import load_model
     from ._report import evaluate_predictions, format_report
 
-    a = load_model(args.model_a)
-    b = load_model(args.model_b)
+    a = _load(args.model_a)
+    b = _load(args.model_b)
     examples = read_labelled(args.data, text_column=args.text_column, label_column=args.label_column)
     texts = [e.text for e in examples]
     ys = [e.label for e in examples]
@@ -208,7 +224,8 @@ def _cmd_score(args: argparse.Namespace, out: TextIO) -> int:
 def _score(args: argparse.Namespace, progress: bool, score_file: Any) -> Any:
     return score_file(
         args.input, args.output, text_columns=args.text_column or ["text"], id_column=args.id_column,
-        file_format=args.format, output_format=args.output_format, encoding=args.encoding, model=args.model,
+        file_format=args.format, output_format=args.output_format, encoding=args.encoding,
+        model=None if args.model == "default" else args.model,
         jobs=args.jobs, chunk_size=args.chunk_size, on_error=args.on_error, safe_csv=args.safe_csv,
         prefix=args.prefix, progress=progress, only_in_scope=args.in_scope_only, max_record_mb=args.max_record_mb,
     )
@@ -224,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_model(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", metavar="PATH", help="a model directory, .npz or .joblib (default: shipped)")
+        p.add_argument("--model", metavar="PATH",
+                       help="a model directory or .npz, a .joblib with --trusted, or 'default' (the shipped model)")
         p.add_argument("--trusted", action="store_true",
                        help="allow unpickling a .joblib that no marksales metadata vouches for")
 
@@ -266,9 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("explain", help="show the terms and sentences behind a decision")
-    p.add_argument("text")
+    p.add_argument("text", help="the text; - reads it from standard input and @FILE from a file, so a whole "
+                                "multi-line posting is one text")
     p.add_argument("--top", type=int, default=8, help="terms per label (default: 8)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the whole explanation as one JSON object")
     with_model(p)
     p.set_defaults(func=_cmd_explain)
 
@@ -296,16 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="report a model's accuracy on a labelled file")
-    p.add_argument("model", help="a model directory, .npz or .joblib")
+    p.add_argument("model", help="a model directory or .npz, or 'default' for the shipped model")
     p.add_argument("data", nargs="+", help="labelled CSV / TSV / JSONL files")
     with_columns(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the whole report as one JSON object")
     p.set_defaults(func=_cmd_evaluate, trusted=False)
 
     p = sub.add_parser("compare", help="two models' reports side by side, and the predictions that flip")
-    p.add_argument("model_a")
-    p.add_argument("model_b")
-    p.add_argument("data", nargs="+")
+    p.add_argument("model_a", help="model A: a directory or .npz, or 'default'")
+    p.add_argument("model_b", help="model B: a directory or .npz, or 'default'")
+    p.add_argument("data", nargs="+", help="labelled CSV / TSV / JSONL files")
     with_columns(p)
     p.add_argument("--examples", type=int, default=10, help="flipped examples to show (default: 10)")
     p.set_defaults(func=_cmd_compare)

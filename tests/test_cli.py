@@ -104,3 +104,29 @@ def test_train_reports_corpus_problems_with_file_and_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.csv:3: bytes that are not valid utf-8-sig" in err
     assert not (tmp_path / "m").exists()
+
+
+def test_explain_reads_a_whole_posting_from_stdin_or_a_file(tmp_path, capsys, monkeypatch):
+    posting = "Brand Manager\nOwn the brand campaigns.\nWork with the media agency on TV and social."
+    (tmp_path / "posting.txt").write_text(posting, encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(posting))
+    assert main(["explain", "-", "--json"]) == 0
+    from_stdin = json.loads(capsys.readouterr().out)
+    assert main(["explain", f"@{tmp_path / 'posting.txt'}", "--json"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert from_stdin == from_file
+    assert len(from_file["sentences"]) == 3  # one text of three lines, not the string "-" or "@..."
+
+
+def test_the_shipped_model_is_named_default_in_every_command(tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "SDR", "label": "sales"}\n{"text": "Brand Manager", "label": "marketing"}\n')
+    assert main(["compare", "default", "default", str(data)]) == 0
+    assert "0 of 2 predictions flip" in capsys.readouterr().out
+    assert main(["evaluate", "default", str(data)]) == 0
+    assert main(["classify", "--model", "default", "SDR"]) == 0
+    assert main(["score", str(data), "-o", str(tmp_path / "o.jsonl"), "--model", "default", "--prefix", "p_",
+                 "--quiet", "--jobs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["info"]) == 0
+    assert "'default'" in capsys.readouterr().out
