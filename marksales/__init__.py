@@ -10,7 +10,7 @@ from collections.abc import Iterable as _Iterable
 from collections.abc import Iterator as _Iterator
 from typing import overload as _overload
 
-from ._batch import ScoreSummary, score_file
+from ._batch import ScoreSummary, score_file, score_frame
 from ._batch import classify_chunks as _classify_chunks
 from ._errors import CorpusError, InputFileError, MarksalesError, ModelFileError, UntrustedModelError
 from ._model import Model, load_model
@@ -76,5 +76,6 @@ __all__ = [
     "explain",
     "load_model",
     "score_file",
+    "score_frame",
     "train",
 ]

@@ -588,3 +588,60 @@ def _progress_bar(enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(unit=" rows", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
+
+
+def score_frame(frame: Any, text_columns: Sequence[str] = ("text",), *, model: str | Path | None = None,
+                jobs: int = 1, chunk_size: int = DEFAULT_CHUNK_SIZE, prefix: str = "") -> Any:
+    """Score a pandas DataFrame: a copy with the prediction columns added, same index, same order.
+
+    The columns are those ``score_file`` adds (``label``, ``score``, ``p_<class>``, ``evidence``,
+    ``no_signal``, ``relevance``, ``in_scope``, ``error``, each after ``prefix``). A row whose text cells
+    are all empty, missing (NaN, None) or not text gets an ``error`` and no prediction, as in files.
+    Several ``text_columns`` are joined with a newline. pandas itself is not imported here: any object
+    with pandas' DataFrame interface works, and a Dask DataFrame can map it over its partitions::
+
+        ddf.map_partitions(score_frame, ["title", "description"], meta=score_frame(ddf._meta, [...]))
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> out = score_frame(pd.DataFrame({"text": ["SDR", None]}, index=[10, 20]))
+    >>> list(out.index), out.loc[10, "label"], out.loc[20, "error"]
+    ([10, 20], 'sales', 'no text: empty')
+    """
+    if isinstance(text_columns, str):
+        text_columns = [text_columns]
+    missing = [c for c in text_columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"text_columns {missing} are not columns of the frame; it has {list(frame.columns)}.")
+    jobs = _check_jobs(jobs)
+    model_path = None if model is None else str(model)
+    classes, has_scope = _model_header(model_path, jobs)
+    names = ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal",
+             *(["relevance", "in_scope"] if has_scope else []), "error"]
+    clash = [prefix + n for n in names if prefix + n in frame.columns]
+    if clash:
+        raise ValueError(f"the frame already has column(s) {clash}; pass prefix= (for example 'pred_').")
+    texts: list[str | None] = []
+    errors: list[str | None] = []
+    for cells in zip(*(frame[c].tolist() for c in text_columns)):
+        record = {c: (None if v is None or (isinstance(v, float) and v != v) else v)
+                  for c, v in zip(text_columns, cells)}
+        text, problem = _row_text(record, text_columns)
+        texts.append(text)
+        errors.append(problem or None)
+    columns: dict[str, list[Any]] = {prefix + n: [] for n in names}
+    predictions = (p for chunk in _parallel_map(model_path, _chunks(texts, chunk_size), jobs) for p in chunk)
+    for p, row_error in zip(predictions, errors):
+        added: list[Any]
+        if p is None:
+            added = [None] * (len(names) - 1) + [row_error]
+        else:
+            scope = [p.relevance, p.in_scope] if has_scope else []
+            added = [p.label, p.score, *p.probabilities.values(), p.evidence, p.no_signal, *scope, None]
+        for n, v in zip(names, added):
+            columns[prefix + n].append(v)
+    out = frame.copy()
+    for name, column in columns.items():
+        out[name] = column
+    return out

@@ -220,3 +220,36 @@ def test_dask_local_cluster_scores_in_order(postings, tmp_path):
     rows = _read_csv(out)
     assert summary.rows == len(rows) == len(TEXTS) * 3
     assert [r["label"] for r in rows] == [p.label for p in classify([r["text"] for r in _read_csv(postings)])]
+
+
+def test_score_frame_keeps_index_and_order_and_marks_missing_cells():
+    pd = pytest.importorskip("pandas")
+    from marksales import classify, score_frame
+
+    df = pd.DataFrame({"title": ["SDR", None, "Staff Nurse", float("nan"), "Brand Manager"],
+                       "body": ["Cold calls", None, "", None, "Campaigns"], "n": range(5)},
+                      index=[50, 40, 30, 20, 10])
+    out = score_frame(df, ["title", "body"])
+    assert list(out.index) == [50, 40, 30, 20, 10] and list(out["n"]) == list(range(5))
+    assert out.loc[40, "error"] and out.loc[20, "error"] and pd.isna(out.loc[40, "label"])
+    for i, text in [(50, "SDR\nCold calls"), (30, "Staff Nurse"), (10, "Brand Manager\nCampaigns")]:
+        p = classify(text)
+        assert (out.loc[i, "label"], out.loc[i, "in_scope"]) == (p.label, p.in_scope)
+    assert "label" not in df.columns  # the input frame is not changed
+    with pytest.raises(ValueError, match="prefix"):
+        score_frame(out, ["title"])
+
+
+def test_score_frame_over_dask_partitions_on_a_local_cluster():
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    from marksales import score_frame
+
+    df = pd.DataFrame({"text": ["SDR", "Brand Manager", "Staff Nurse", "Media Buyer"] * 5})
+    expected = score_frame(df)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster):
+        ddf = dd.from_pandas(df, npartitions=3)
+        got = ddf.map_partitions(score_frame, meta=score_frame(df.head(0))).compute()
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)  # dask may store strings as arrow strings
