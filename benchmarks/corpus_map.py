@@ -30,7 +30,8 @@ MAP: list[tuple[str, str, str, str]] = [
     ("SOC 11-2032, ISCO 1222", "public relations managers", "marketing",
      r"(pr|public relations|communications?) (manager|director|lead)|head of (pr|communications)"),
     ("SOC 11-2033", "fundraising managers", "marketing",
-     r"fundrais\w* (manager|director|lead)|head of fundraising|development director|major gifts"),
+     r"fundrais\w* (manager|director|lead|strategy|team|plan|budget|target)|head of fundraising|"
+     r"development director|major gifts?|donor (programme|program|pipeline|strategy)"),
     ("SOC 13-1131", "fundraisers", "marketing", r"fundrais|donor|legacy giving|chugger|face.to.face"),
     ("SOC 13-1161, ISCO 2431", "market research analysts and marketing specialists", "marketing",
      r"market research|consumer insight|survey|focus group|marketing (analyst|specialist|executive|coordinator)"),
@@ -52,7 +53,9 @@ MAP: list[tuple[str, str, str, str]] = [
      r"(store|shop|retail|department|floor) (manager|supervisor)|assistant manager.*(store|shop)|"
      r"(shop|store|retail) supervisor"),
     ("SOC 41-1012, ISCO 1221", "first-line supervisors of non-retail sales workers", "sales",
-     r"sales (supervisor|team leader|team lead)|team leader.*(sales|telesales)"),
+     r"sales (supervisor|team leader|team lead)|team leader.*(sales|telesales)|"
+     r"supervis\w*.{0,40}(sales (staff|representatives|reps|agents|team)|telesales)|(coach|schedul|roster)\w*"
+     r".{0,40}(sales (staff|representatives|reps|agents|team))"),
     ("SOC 41-2011", "cashiers (out of scope by the guideline: counted for reference)", "other",
      r"cashier|checkout|till operator"),
     ("SOC 41-2021", "counter and rental clerks", "sales", r"counter|rental|hire (desk|counter|advis|controller)"),
