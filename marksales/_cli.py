@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", metavar="PATH",
                        help="a model directory or .npz, a .joblib with --trusted, or 'default' (the shipped model)")
         p.add_argument("--trusted", action="store_true",
-                       help="allow unpickling a .joblib that no marksales metadata vouches for")
+                       help="allow unpickling this .joblib (it runs code from the file: only for files you made)")
 
     def with_columns(p: argparse.ArgumentParser) -> None:
         p.add_argument("--text-column", default="text", help="column / key holding the text (default: text)")

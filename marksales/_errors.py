@@ -14,7 +14,7 @@ class ModelFileError(MarksalesError, ValueError):
 
 
 class UntrustedModelError(MarksalesError, ValueError):
-    """A pickle whose checksum marksales cannot vouch for, refused before anything was unpickled."""
+    """A pickle from outside the installed package, refused before anything was unpickled (no ``trusted=True``)."""
 
 
 class CorpusError(MarksalesError, ValueError):

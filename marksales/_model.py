@@ -1,8 +1,8 @@
 """The Model object, loading (portable by default, pickles only when trusted), classify and explain.
 
 All inference goes through ``Scorer`` from ``_portable``: numpy and the standard library only. The
-scikit-learn pickle is read only on request (``Model.pipeline``, or a ``.joblib`` path), after its
-sha256 has been checked against the metadata marksales wrote beside it.
+scikit-learn pickle is read only on request (``Model.pipeline``, or a ``.joblib`` path): the installed
+package's own, or another file when the caller passes ``trusted=True`` for that load.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ _EDGE_PUNCT = re.compile(r"^\W+|\W+$")
 class Model:
     """A loaded marksales model: classification, explanation and metadata.
 
-    Build one with :func:`load_model`; it is immutable and safe to share between threads.
+    Build one with :func:`load_model`; nothing changes it after construction (``save`` returns a new
+    Model), and it is safe to share between threads.
 
     Parameters
     ----------
