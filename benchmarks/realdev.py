@@ -56,15 +56,15 @@ def report(model, stem: str, rows: list[dict[str, str]], groups: bool) -> None:
     for cut in (0.9, 0.95):
         keep = top >= cut
         print(f"  score >= {cut}: {keep.mean():.1%} of rows, accuracy {right[keep].mean():.3f}")
-    if not model.has_scope:
-        print("scope: this model has no scope head")
-        return
     flagged = np.array([p.in_scope is False for p in preds])
     labels = np.array([r["label"] for r in rows])
     other = labels == "other"
-    print(f"scope: other flagged {flagged[other].mean():.1%} (n={other.sum()}), in-scope flagged "
-          f"{flagged[~other].mean():.1%} (n={(~other).sum()}); " + ", ".join(
-              f"{lab} {flagged[labels == lab].mean():.1%}" for lab in ("marketing", "sales", "mixed")))
+    if model.has_scope:
+        print(f"scope: other flagged {flagged[other].mean():.1%} (n={other.sum()}), in-scope flagged "
+              f"{flagged[~other].mean():.1%} (n={(~other).sum()}); " + ", ".join(
+                  f"{lab} {flagged[labels == lab].mean():.1%}" for lab in ("marketing", "sales", "mixed")))
+    else:
+        print("scope: this model has no scope head (flagged: 0% below)")
     if not groups:
         return
     print("\nin-scope rows by ISCO unit group: n, lean accuracy (marketing/sales rows), flagged out of scope")
