@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
@@ -338,12 +341,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="marksales: %(levelname)s: %(message)s")
     previous = _term_as_interrupt()
     try:
-        return int(args.func(args, sys.stdout))
+        with warnings.catch_warnings():
+            # joblib says which tasks it cancelled when a run stops; the one line below says it stopped
+            warnings.filterwarnings("ignore", message=".*cancelled.*", category=UserWarning)
+            return int(args.func(args, sys.stdout))
     except KeyboardInterrupt:
         print("marksales: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return 0
+        # The reader went away (| head): no traceback, nothing more to stdout, and the status a shell
+        # expects of a process killed by SIGPIPE.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except (MarksalesError, OSError, ValueError, TypeError) as exc:
         print(f"marksales: error: {exc}", file=sys.stderr)
         return 1

@@ -130,3 +130,17 @@ def test_the_shipped_model_is_named_default_in_every_command(tmp_path, capsys):
     capsys.readouterr()
     assert main(["info"]) == 0
     assert "'default'" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_is_quiet_and_exits_like_sigpipe(tmp_path):
+    exe = shutil.which("marksales", path=str(Path(sys.executable).parent))
+    assert exe, "the marksales entry point is installed beside this interpreter"
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"Senior Account Executive {i}"}) + "\n" for i in range(3000)))
+    proc = subprocess.Popen([exe, "score", str(src), "-o", "-", "--quiet", "--jobs", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with proc, proc.stderr:
+        proc.stdout.readline()
+        proc.stdout.close()  # as `| head -1` does
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 141 and err == ""
