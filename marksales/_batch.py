@@ -481,11 +481,16 @@ def score_file(
         raise ValueError(f"max_record_mb must be a positive number, not {describe(max_record_mb)}.")
     limit = int(max_record_mb * 2**20)
     check_encoding(encoding)
+    if _is_parquet(in_path, file_format):
+        return _score_parquet(in_path, out_path, text_columns, model=model, jobs=jobs, chunk_size=chunk_size,
+                              on_error=on_error, prefix=prefix, progress=progress, only_in_scope=only_in_scope,
+                              output_format=output_format, start=start)
     if in_path == "-" and file_format is None:
         raise ValueError("reading stdin needs format= / --format (csv, tsv or jsonl).")
     fmt = format_of(in_path, file_format)
     if output_format is not None and output_format not in FORMATS:
-        raise ValueError(f"output_format must be one of {', '.join(FORMATS)}, not {output_format!r}.")
+        raise ValueError(f"output_format must be one of {', '.join(FORMATS)}, not {output_format!r}; a Parquet "
+                         f"output needs a Parquet input.")
     out_fmt = output_format or (fmt if out_path == "-" else _format_or(out_path, fmt))
     if fmt == "jsonl" and out_fmt != "jsonl":
         raise ValueError("JSONL rows can hold different keys, so they are written as JSONL only: name the output "
@@ -584,12 +589,12 @@ def _refuse_same_file(in_path: str, out_path: str) -> None:
                          f"overwritten.")
 
 
-def _progress_bar(enabled: bool) -> Any:
+def _progress_bar(enabled: bool, total: int | None = None) -> Any:
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(unit=" rows", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(unit=" rows", unit_scale=True, file=sys.stderr, dynamic_ncols=True, total=total)
 
 
 def score_frame(frame: Any, text_columns: Sequence[str] = ("text",), *, model: str | Path | None = None,
@@ -647,3 +652,108 @@ def score_frame(frame: Any, text_columns: Sequence[str] = ("text",), *, model: s
     for name, column in columns.items():
         out[name] = column
     return out
+
+
+def _is_parquet(path: str, file_format: str | None) -> bool:
+    return file_format == "parquet" or (file_format is None and Path(path).suffix.lower() in (".parquet", ".pq"))
+
+
+def _added_names(classes: Sequence[str], has_scope: bool) -> list[str]:
+    return ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal",
+            *(["relevance", "in_scope"] if has_scope else []), "error"]
+
+
+def _score_parquet(in_path: str, out_path: str, text_columns: Sequence[str], *, model: str | Path | None, jobs: int,
+                   chunk_size: int, on_error: str, prefix: str, progress: bool, only_in_scope: bool,
+                   output_format: str | None, start: float) -> ScoreSummary:
+    """``score_file`` for Parquet: record batch by record batch (flat memory), every input column and its
+    type kept, the prediction columns typed (string, float64, bool), the same error rows and the same
+    atomic output as CSV. Needs pyarrow (``pip install 'marksales[parquet]'``)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MarksalesError("reading Parquet needs pyarrow: pip install 'marksales[parquet]'") from None
+    if in_path == "-" or out_path == "-":
+        raise ValueError("Parquet is read from and written to files, not standard input or output.")
+    if output_format not in (None, "parquet") or not _is_parquet(out_path, None):
+        raise ValueError(f"a Parquet input is written as Parquet: name the output .parquet, not {out_path!r}.")
+    if not Path(in_path).exists():
+        raise FileNotFoundError(f"no input file {in_path!r}.")
+    refuse_non_regular_input(in_path)
+    _refuse_same_file(in_path, out_path)
+    model_path = None if model is None else str(model)
+    classes, has_scope = _model_header(model_path, jobs)
+    if only_in_scope and not has_scope:
+        raise ValueError("only_in_scope / --in-scope-only needs a model with a scope head; this model has none.")
+    try:
+        source = pq.ParquetFile(in_path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputFileError(f"{in_path}: not a readable Parquet file ({exc}).") from None
+    schema = source.schema_arrow
+    missing = [c for c in text_columns if c not in schema.names]
+    if missing:
+        raise InputFileError(f"{in_path}: no column {', '.join(map(repr, missing))}; the columns are "
+                             f"{', '.join(map(repr, schema.names))}. Pass --text-column NAME.")
+    names = [prefix + n for n in _added_names(classes, has_scope)]
+    clash = [n for n in names if n in schema.names]
+    if clash:
+        raise InputFileError(f"{in_path}: the input already has column(s) {', '.join(map(repr, clash))} that "
+                             f"scoring adds; pass --prefix (for example --prefix pred_).")
+    types = {"label": pa.string(), "no_signal": pa.bool_(), "in_scope": pa.bool_(), "error": pa.string()}
+    fields = [pa.field(prefix + n, types.get(n, pa.float64())) for n in _added_names(classes, has_scope)]
+    out_schema = pa.schema(list(schema) + fields, metadata=schema.metadata)
+    bar = _progress_bar(progress, total=source.metadata.num_rows)
+    rows_done = errors = no_signal = out_of_scope = written = 0
+    pending: collections.deque[tuple[Any, list[str]]] = collections.deque()
+
+    def texts_of_batches() -> Iterator[list[str | None]]:
+        line = 0
+        for batch in source.iter_batches(batch_size=chunk_size):
+            records = [dict(zip(text_columns, cells)) for cells in
+                       zip(*(batch.column(schema.get_field_index(c)).to_pylist() for c in text_columns))]
+            texts, problems = [], []
+            for record in records:
+                line += 1
+                text, problem = _row_text(record, text_columns)
+                if problem and on_error == "fail":
+                    raise InputFileError(f"{in_path}: row {line}: {problem} (--on-error fail).")
+                texts.append(text)
+                problems.append(problem)
+            pending.append((batch, problems))
+            yield texts
+
+    with atomic_output(out_path, "utf-8", binary=True) as out:
+        writer = pq.ParquetWriter(out, out_schema)
+        try:
+            for predictions in _parallel_map(model_path, texts_of_batches(), jobs):
+                batch, problems = pending.popleft()
+                columns: list[list[Any]] = [[] for _ in fields]
+                keep = []
+                for p, problem in zip(predictions, problems):
+                    if p is None:
+                        added: list[Any] = [None] * (len(fields) - 1) + [problem]
+                        errors += 1
+                    else:
+                        no_signal += p.no_signal
+                        out_of_scope += p.in_scope is False
+                        scope = [p.relevance, p.in_scope] if has_scope else []
+                        added = [p.label, p.score, *p.probabilities.values(), p.evidence, p.no_signal, *scope, None]
+                    keep.append(not (only_in_scope and p is not None and p.in_scope is False))
+                    for column, value in zip(columns, added):
+                        column.append(value)
+                table = pa.Table.from_batches([batch]).select(schema.names)
+                for f, column in zip(fields, columns):
+                    table = table.append_column(f, pa.array(column, type=f.type))
+                if only_in_scope:
+                    table = table.filter(pa.array(keep))
+                writer.write_table(table)
+                written += table.num_rows
+                rows_done += batch.num_rows
+                if bar is not None:
+                    bar.update(batch.num_rows)
+        finally:
+            writer.close()
+    if bar is not None:
+        bar.close()
+    return ScoreSummary(rows_done, errors, time.perf_counter() - start, no_signal, out_of_scope, written)

@@ -265,8 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", action="append", metavar="NAME",
                    help="column with the text (default: text); repeat to join several, e.g. title and description")
     p.add_argument("--id-column", metavar="NAME", help="a column that must exist (all columns pass through)")
-    p.add_argument("--format", choices=["csv", "tsv", "jsonl"], help="input format (default: from the extension)")
-    p.add_argument("--output-format", choices=["csv", "tsv", "jsonl"], help="default: from the extension or input")
+    p.add_argument("--format", choices=["csv", "tsv", "jsonl", "parquet"],
+                   help="input format (default: from the extension; parquet needs the parquet extra)")
+    p.add_argument("--output-format", choices=["csv", "tsv", "jsonl", "parquet"],
+                   help="default: from the extension or input")
     p.add_argument("--encoding", default="utf-8-sig", help="file encoding (default: UTF-8, with or without BOM)")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: -1, all cores)")
     p.add_argument("--chunk-size", type=int, default=500, help="rows per chunk (default: 500)")

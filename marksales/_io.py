@@ -18,7 +18,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 FORMATS = ("csv", "tsv", "jsonl")
 PARTIAL_SUFFIX = ".marksales-partial"
@@ -129,8 +129,9 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str, encoding: str, *, errors: str = "strict") -> Iterator[IO[str]]:
-    """A text stream that becomes ``path`` only when the block finishes without an exception.
+def atomic_output(path: str, encoding: str, *, errors: str = "strict", binary: bool = False) -> Iterator[IO[Any]]:
+    """A text stream (``binary``: a byte stream) that becomes ``path`` only when the block finishes without an
+    exception.
 
     ``-`` is standard output; a target that exists and is not a regular file is written through.
     """
@@ -147,12 +148,15 @@ def atomic_output(path: str, encoding: str, *, errors: str = "strict") -> Iterat
         raise ValueError(f"output {path!r} ends with a path separator but is not a folder; name a file.")
     if os.path.isdir(path):
         raise IsADirectoryError(f"output {path!r} is a folder; name a file inside it.")
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):  # /dev/null, a FIFO, /proc/self/fd/1: never replace the node
-            with open(path, "w", encoding=encoding, errors=errors, newline="") as through:
-                yield through
-            return
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):  # /dev/null, a FIFO, /proc/self/fd/1: never replace the node
+        with (open(path, "wb") if binary else open(path, "w", encoding=encoding, errors=errors,
+                                                      newline="")) as through:
+            yield through
+        return
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
@@ -165,10 +169,10 @@ def atomic_output(path: str, encoding: str, *, errors: str = "strict") -> Iterat
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=directory)
     try:
         os.fchmod(fd, keep_mode if keep_mode is not None else 0o666 & ~_umask())
-        with open(fd, "w", encoding=encoding, errors=errors, newline="") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
+        with (open(fd, "wb") if binary else open(fd, "w", encoding=encoding, errors=errors, newline="")) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

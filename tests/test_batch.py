@@ -253,3 +253,53 @@ def test_score_frame_over_dask_partitions_on_a_local_cluster():
         ddf = dd.from_pandas(df, npartitions=3)
         got = ddf.map_partitions(score_frame, meta=score_frame(df.head(0))).compute()
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)  # dask may store strings as arrow strings
+
+
+def test_parquet_in_parquet_out_keeps_rows_columns_and_types(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from marksales import classify
+
+    texts = ["SDR", None, "Staff Nurse", "", "Brand Manager"] * 300
+    table = pa.table({"id": pa.array(range(len(texts)), type=pa.int32()), "text": pa.array(texts, type=pa.string()),
+                      "salary": pa.array([float(i) for i in range(len(texts))]),
+                      "tags": pa.array([["a", "b"]] * len(texts))})
+    src, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    pq.write_table(table, src, row_group_size=400)
+    summary = score_file(src, out, jobs=2, chunk_size=250)
+    got = pq.read_table(out)
+    assert got.num_rows == table.num_rows == summary.rows
+    assert got.schema.field("id").type == pa.int32() and got.schema.field("tags").type == table.schema.field("tags").type
+    assert got.column("id").to_pylist() == list(range(len(texts)))  # order kept
+    assert got.schema.field("in_scope").type == pa.bool_() and got.schema.field("score").type == pa.float64()
+    rows = got.to_pylist()
+    assert rows[1]["error"] and rows[1]["label"] is None and rows[3]["error"]
+    for r in rows[:5]:
+        if r["text"]:
+            p = classify(r["text"])
+            assert (r["label"], r["in_scope"]) == (p.label, p.in_scope)
+    assert summary.errors == 600
+    kept = score_file(src, tmp_path / "kept.parquet", jobs=1, only_in_scope=True)
+    assert pq.read_table(tmp_path / "kept.parquet").num_rows == kept.written < table.num_rows
+
+
+def test_parquet_errors_leave_no_output(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": ["SDR"], "label": ["sales"]}), src)
+    with pytest.raises(InputFileError, match="no column 'text'"):
+        score_file(src, tmp_path / "out.parquet", jobs=1)
+    with pytest.raises(InputFileError, match="'label'.*--prefix"):
+        score_file(src, tmp_path / "out.parquet", text_columns=["body"], jobs=1)
+    with pytest.raises(ValueError, match="written as Parquet"):
+        score_file(src, tmp_path / "out.csv", text_columns=["body"], jobs=1)
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(InputFileError, match="not a readable Parquet"):
+        score_file(tmp_path / "bad.parquet", tmp_path / "out.parquet", jobs=1)
+    assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "out.csv").exists()
+    nulls = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"text": ["SDR", None]}), nulls)
+    with pytest.raises(InputFileError, match="row 2: .*--on-error fail"):
+        score_file(nulls, tmp_path / "out.parquet", jobs=1, on_error="fail")
+    assert not (tmp_path / "out.parquet").exists()
