@@ -269,7 +269,8 @@ def test_parquet_in_parquet_out_keeps_rows_columns_and_types(tmp_path):
     summary = score_file(src, out, jobs=2, chunk_size=250)
     got = pq.read_table(out)
     assert got.num_rows == table.num_rows == summary.rows
-    assert got.schema.field("id").type == pa.int32() and got.schema.field("tags").type == table.schema.field("tags").type
+    assert got.schema.field("id").type == pa.int32()
+    assert got.schema.field("tags").type == table.schema.field("tags").type
     assert got.column("id").to_pylist() == list(range(len(texts)))  # order kept
     assert got.schema.field("in_scope").type == pa.bool_() and got.schema.field("score").type == pa.float64()
     rows = got.to_pylist()
