@@ -510,9 +510,7 @@ def score_file(
     if only_in_scope and not has_scope:
         raise ValueError("only_in_scope / --in-scope-only needs a model with a scope head; this model has none "
                          "(it was trained without out-of-scope texts).")
-    scope_columns = ["relevance", "in_scope"] if has_scope else []
-    added = [prefix + c for c in ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal",
-                                  *scope_columns, "error"]]
+    added = [prefix + c for c in _added_names(classes, has_scope)]
 
     rows_done = errors = no_signal = out_of_scope = written = 0
     with _open_input(in_path, encoding) as stream:
@@ -558,9 +556,7 @@ def score_file(
                             out_of_scope += 1
                             if only_in_scope:
                                 continue
-                        scope = [p.relevance, p.in_scope] if has_scope else []
-                        values = [p.label, p.score, *p.probabilities.values(), p.evidence, p.no_signal, *scope,
-                                  None if out_fmt == "jsonl" else ""]
+                        values = _added_values(p, has_scope, None if out_fmt == "jsonl" else "")
                     writer.write(row.record, values)
                     written += 1
                 rows_done += len(chunk)
@@ -624,8 +620,7 @@ def score_frame(frame: Any, text_columns: Sequence[str] = ("text",), *, model: s
     jobs = _check_jobs(jobs)
     model_path = None if model is None else str(model)
     classes, has_scope = _model_header(model_path, jobs)
-    names = ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal",
-             *(["relevance", "in_scope"] if has_scope else []), "error"]
+    names = _added_names(classes, has_scope)
     clash = [prefix + n for n in names if prefix + n in frame.columns]
     if clash:
         raise ValueError(f"the frame already has column(s) {clash}; pass prefix= (for example 'pred_').")
@@ -644,8 +639,7 @@ def score_frame(frame: Any, text_columns: Sequence[str] = ("text",), *, model: s
         if p is None:
             added = [None] * (len(names) - 1) + [row_error]
         else:
-            scope = [p.relevance, p.in_scope] if has_scope else []
-            added = [p.label, p.score, *p.probabilities.values(), p.evidence, p.no_signal, *scope, None]
+            added = _added_values(p, has_scope, None)
         for n, v in zip(names, added):
             columns[prefix + n].append(v)
     out = frame.copy()
@@ -659,8 +653,15 @@ def _is_parquet(path: str, file_format: str | None) -> bool:
 
 
 def _added_names(classes: Sequence[str], has_scope: bool) -> list[str]:
+    """The columns scoring adds, before any prefix; ``_added_values`` fills them in this order."""
     return ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal",
             *(["relevance", "in_scope"] if has_scope else []), "error"]
+
+
+def _added_values(p: Prediction, has_scope: bool, no_error: Any) -> list[Any]:
+    """One prediction's values for ``_added_names``'s columns; ``no_error`` fills the error column."""
+    scope = [p.relevance, p.in_scope] if has_scope else []
+    return [p.label, p.score, *p.probabilities.values(), p.evidence, p.no_signal, *scope, no_error]
 
 
 def _score_parquet(in_path: str, out_path: str, text_columns: Sequence[str], *, model: str | Path | None, jobs: int,
@@ -737,8 +738,7 @@ def _score_parquet(in_path: str, out_path: str, text_columns: Sequence[str], *, 
                     else:
                         no_signal += p.no_signal
                         out_of_scope += p.in_scope is False
-                        scope = [p.relevance, p.in_scope] if has_scope else []
-                        added = [p.label, p.score, *p.probabilities.values(), p.evidence, p.no_signal, *scope, None]
+                        added = _added_values(p, has_scope, None)
                     keep.append(not (only_in_scope and p is not None and p.in_scope is False))
                     for column, value in zip(columns, added):
                         column.append(value)
