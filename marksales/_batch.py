@@ -42,7 +42,6 @@ from ._types import Prediction
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 500  # ~1 MB of 2 KB postings per chunk in flight
-_FIELD_LIMIT = 2**31 - 1  # cells of any size (1 MB postings and beyond)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ON_ERROR = ("mark", "fail")
 
@@ -507,9 +506,7 @@ def score_file(
     model_path = None if model is None else str(model)
     # A broken model fails here, before any output exists; with workers, only the header is read here.
     classes, has_scope = _model_header(model_path, jobs)
-    if only_in_scope and not has_scope:
-        raise ValueError("only_in_scope / --in-scope-only needs a model with a scope head; this model has none "
-                         "(it was trained without out-of-scope texts).")
+    _check_only_in_scope(only_in_scope, has_scope)
     added = [prefix + c for c in _added_names(classes, has_scope)]
 
     rows_done = errors = no_signal = out_of_scope = written = 0
@@ -652,6 +649,12 @@ def _is_parquet(path: str, file_format: str | None) -> bool:
     return file_format == "parquet" or (file_format is None and Path(path).suffix.lower() in (".parquet", ".pq"))
 
 
+def _check_only_in_scope(only_in_scope: bool, has_scope: bool) -> None:
+    if only_in_scope and not has_scope:
+        raise ValueError("only_in_scope / --in-scope-only needs a model with a scope head; this model has none "
+                         "(it was trained without out-of-scope texts).")
+
+
 def _added_names(classes: Sequence[str], has_scope: bool) -> list[str]:
     """The columns scoring adds, before any prefix; ``_added_values`` fills them in this order."""
     return ["label", "score", *(f"p_{c}" for c in classes), "evidence", "no_signal",
@@ -685,8 +688,7 @@ def _score_parquet(in_path: str, out_path: str, text_columns: Sequence[str], *, 
     _refuse_same_file(in_path, out_path)
     model_path = None if model is None else str(model)
     classes, has_scope = _model_header(model_path, jobs)
-    if only_in_scope and not has_scope:
-        raise ValueError("only_in_scope / --in-scope-only needs a model with a scope head; this model has none.")
+    _check_only_in_scope(only_in_scope, has_scope)
     try:
         source = pq.ParquetFile(in_path)
     except (pa.ArrowException, OSError) as exc:

@@ -6,13 +6,14 @@ scikit-learn is imported inside the functions that need it (inference never does
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -377,22 +378,30 @@ def fit(texts: Sequence[str], labels: Sequence[str], params: Params, *, analysis
     """
     texts = list(texts)
     pipe = build_pipeline(params, n_splits=_n_splits(labels, CALIBRATION_FOLDS))
-    vecs = [vec for _, vec in pipe.named_steps["features"].transformer_list]
-    if analysis is None or list(analysis.texts) != texts or len(analysis.vocabularies) != len(vecs):
+    with _counts_from(analysis, pipe.named_steps["features"], texts):
         pipe.fit(texts, np.asarray(labels))
-        return pipe
+    return pipe
+
+
+@contextlib.contextmanager
+def _counts_from(analysis: Analysis | None, union: Any, texts: list[str]) -> Iterator[None]:
+    """Within the block, ``union``'s vectorizers take their term counts of ``texts`` from ``analysis``
+    (``_counted``) instead of reading the text again; without a matching analysis nothing changes. The
+    block runs joblib sequentially: the stand-in counting methods cannot travel to a worker."""
+    vecs = [vec for _, vec in union.transformer_list]
+    if analysis is None or list(analysis.texts) != texts or len(analysis.vocabularies) != len(vecs):
+        yield
+        return
     from joblib import parallel_config
 
     for vec, vocab, (counts, _) in zip(vecs, analysis.vocabularies, analysis.blocks):
         vec._count_vocab = _counted(vec, texts, vocab, counts)
     try:
-        # In this process: the stand-in counting methods cannot travel to a worker.
         with parallel_config(backend="sequential"):
-            pipe.fit(texts, np.asarray(labels))
+            yield
     finally:
         for vec in vecs:
             vec.__dict__.pop("_count_vocab", None)
-    return pipe
 
 
 def _counted(vec: Any, texts: list[str], vocab: dict[str, int], counts: Any) -> Callable[..., Any]:
@@ -419,25 +428,14 @@ def fit_heads(texts: Sequence[str], labels: Sequence[str], params: Params, other
     """Fit the features on every text, then the two heads on them: the lean (a calibrated regression of
     the in-scope labels, on the in-scope texts) and the scope head (in scope = 1 against ``other_label``
     = 0, on every text). Returns the two Pipelines; they share one fitted feature step."""
-    from joblib import parallel_config
     from sklearn.pipeline import Pipeline
 
     texts = list(texts)
     y = np.asarray(labels)
     inside = y != other_label
     union = build_pipeline(params, calibrate=False).named_steps["features"]
-    vecs = [vec for _, vec in union.transformer_list]
-    patched = analysis is not None and list(analysis.texts) == texts and len(analysis.vocabularies) == len(vecs)
-    if patched:
-        assert analysis is not None
-        for vec, vocab, (counts, _) in zip(vecs, analysis.vocabularies, analysis.blocks):
-            vec._count_vocab = _counted(vec, texts, vocab, counts)
-    try:
-        with parallel_config(backend="sequential"):  # the stand-in counting methods cannot travel to a worker
-            x = union.fit_transform(texts)
-    finally:
-        for vec in vecs:
-            vec.__dict__.pop("_count_vocab", None)
+    with _counts_from(analysis, union, texts):
+        x = union.fit_transform(texts)
     lean = build_pipeline(params, n_splits=_n_splits(list(y[inside]), CALIBRATION_FOLDS)).named_steps["clf"]
     lean.fit(x[np.flatnonzero(inside)], y[inside])
     y_scope = inside.astype(int)

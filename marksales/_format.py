@@ -405,11 +405,16 @@ def _scope_head(d: Any, coef: np.ndarray, n_total: int, classes: tuple[str, ...]
                      values["calib_b"], values["threshold"], other)
 
 
-def _check_extra(extra: dict[str, Any], source: str) -> None:
-    if "no_signal_threshold" in extra:
-        value = _finite(extra["no_signal_threshold"], "no_signal_threshold", source)
+def check_no_signal_threshold(fields: dict[str, Any], source: str) -> None:
+    """``fields["no_signal_threshold"]``, when present, must be a finite number >= 0 (npz header or model.json)."""
+    if "no_signal_threshold" in fields:
+        value = _finite(fields["no_signal_threshold"], "no_signal_threshold", source)
         if value < 0:
             raise ModelFileError(f"{source}: no_signal_threshold must be >= 0, not {value!r}")
+
+
+def _check_extra(extra: dict[str, Any], source: str) -> None:
+    check_no_signal_threshold(extra, source)
     stop = extra.get("evidence_stop_words", [])
     if not (isinstance(stop, list) and all(isinstance(w, str) for w in stop)):
         raise ModelFileError(f"{source}: evidence_stop_words must be a list of strings")

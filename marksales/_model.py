@@ -7,9 +7,9 @@ package's own, or another file when the caller passes ``trusted=True`` for that 
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
-import math
 import os
 import re
 import warnings
@@ -23,8 +23,8 @@ import numpy as np
 from ._artifacts import METADATA_NAME, PICKLE_NAME, PORTABLE_NAME, sha256_bytes, sha256_file, write_model
 from ._errors import ModelFileError, UntrustedModelError, describe, type_error
 from ._export import evidence_weights
-from ._format import PortableModel, read_file, read_header
-from ._portable import Scorer
+from ._format import PortableModel, check_no_signal_threshold, read_file, read_header
+from ._portable import Scorer, sigmoid_calibrated
 from ._types import Explanation, Prediction, SentenceScore, TermWeight
 
 MAX_METADATA_BYTES = 1 << 26
@@ -118,9 +118,7 @@ class Model:
     def _one(self, text: str) -> Prediction:
         d, evidence = self._scorer.decisions(text)
         if self._binary:
-            z = self._a * d[0] + self._b
-            # expit(-z); for z beyond 700 exp() would overflow, and the probability is 0 anyway
-            p1 = 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
+            p1 = sigmoid_calibrated(self._a, self._b, float(d[0]))
             c0, c1 = self.classes
             probs = {c0: 1.0 - p1, c1: p1}
             label = c1 if p1 > 0.5 else c0  # a tie goes to the first class, as max() does below
@@ -299,8 +297,10 @@ class Model:
         ``FileExistsError`` if a model is already there and ``force`` is False.
         """
         meta = write_model(self.portable, self.fitted_pipelines(), self.metadata, directory, force=force)
-        return Model(self.portable, meta, Path(directory) / PORTABLE_NAME, self._pipeline, trusted=self._trusted,
-                     scope_pipeline=self._scope_pipeline)
+        saved = copy.copy(self)  # shares the scorer (its tables are not built again) and the pipelines
+        saved.metadata = meta
+        saved.path = Path(directory) / PORTABLE_NAME
+        return saved
 
 
 def split_pickled(obj: Any, path: Path) -> tuple[Any, Any]:
@@ -345,11 +345,7 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if not (isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
         raise ModelFileError(f"the metadata {str(meta_path)!r}: 'files' must map file names to sha256 strings, "
                              f"not {describe(files)}")
-    threshold = meta.get("no_signal_threshold", 0.0)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
-            or threshold < 0:
-        raise ModelFileError(f"the metadata {str(meta_path)!r}: no_signal_threshold must be a finite number "
-                             f">= 0, not {describe(threshold)}")
+    check_no_signal_threshold(meta, f"the metadata {str(meta_path)!r}")
     return meta
 
 
@@ -384,7 +380,8 @@ def _load_pickle(path: Path, meta: Mapping[str, Any], *, trusted: bool) -> Any:
     A checksum in a ``model.json`` beside the pickle is no reason to trust it: whoever can write the one
     can write the other. So outside the installed package nothing is unpickled without ``trusted=True``.
     """
-    if not trusted and not is_shipped(path):
+    shipped = is_shipped(path)
+    if not trusted and not shipped:
         npz = path.with_name(PORTABLE_NAME)
         instead = (f"Load {str(npz)!r} (or its folder) instead: the portable form runs no code. "
                    if npz.is_file() else
@@ -396,7 +393,7 @@ def _load_pickle(path: Path, meta: Mapping[str, Any], *, trusted: bool) -> Any:
         )
     if not path.is_file():
         raise ModelFileError(f"no pickle at {str(path)!r}")
-    if is_shipped(path):
+    if shipped:
         expected = meta.get("files", {}).get(path.name)
         if expected is not None and sha256_file(path) != expected:
             raise ModelFileError(

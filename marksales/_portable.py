@@ -37,6 +37,14 @@ _NO_FOLLOWERS: dict[str, int] = {}
 _ONES = np.ones(4096)
 
 
+def sigmoid_calibrated(a: float, b: float, d: float) -> float:
+    """Platt's calibrated probability ``1 / (1 + exp(a * d + b))`` of one decision value ``d``, as
+    scikit-learn's sigmoid calibrator computes it (for ``a * d + b`` beyond 700 exp() would overflow, and
+    the probability is 0 anyway)."""
+    z = a * d + b
+    return 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
+
+
 def _total(values: FloatArray) -> float:
     """The sum of ``values`` (a dot product with ones for the usual short input: a third of the cost)."""
     n = values.size
@@ -399,9 +407,7 @@ class Scorer:
         """The scope head's calibrated probability that the text is in scope, from its decision value."""
         scope = self.model.scope
         assert scope is not None
-        z = scope.calib_a * s + scope.calib_b
-        # expit(-z); for z beyond 700 exp() would overflow, and the probability is 0 anyway
-        return 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
+        return sigmoid_calibrated(scope.calib_a, scope.calib_b, s)
 
     def contributions(self, text: str) -> tuple[IntArray, FloatArray]:
         """Per-feature contribution to each class: indices and an array (n_features_present, n_classes [+ 1]).
