@@ -6,14 +6,13 @@ scikit-learn is imported inside the functions that need it (inference never does
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -138,28 +137,22 @@ def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.
                    test_idx: np.ndarray) -> tuple[Any, Any]:
     """What the Pipeline's TfidfVectorizers fitted on ``train_idx`` would produce for both sides.
 
-    Per block: the terms with document frequency >= min_df among the training rows, smoothed idf
-    from those rows, 1 + log(tf) when sublinear, l2 normalisation. Same numbers as fitting
-    ``TfidfVectorizer`` on the fold, without analysing the text again.
+    Per block: the terms with document frequency >= min_df among the training rows (the vectorizer's
+    pruning), then scikit-learn's ``TfidfTransformer`` with the vectorizer's settings, fitted on the
+    training rows' counts. Same numbers as fitting ``TfidfVectorizer`` on the fold (a test checks),
+    without analysing the text again.
     """
     import scipy.sparse as sp
-    from sklearn.preprocessing import normalize
+    from sklearn.feature_extraction.text import TfidfTransformer
 
     train_parts: list[Any] = []
     test_parts: list[Any] = []
     for counts, min_df in blocks:
         x_train = counts[train_idx]
-        df = np.asarray((x_train > 0).sum(axis=0)).ravel()
-        keep = np.flatnonzero(df >= min_df)
-        n = len(train_idx)
-        idf = np.log((1.0 + n) / (1.0 + df[keep])) + 1.0
-        for rows, out in ((x_train, train_parts), (counts[test_idx], test_parts)):
-            x = sp.csr_matrix(rows[:, keep])
-            if params.sublinear_tf:
-                np.log(x.data, out=x.data)
-                x.data += 1.0
-            x = x @ sp.diags(idf)
-            out.append(normalize(x, norm="l2", copy=False))
+        keep = np.flatnonzero(np.asarray((x_train > 0).sum(axis=0)).ravel() >= min_df)
+        tfidf = TfidfTransformer(sublinear_tf=params.sublinear_tf).fit(x_train[:, keep])
+        train_parts.append(tfidf.transform(x_train[:, keep]))
+        test_parts.append(tfidf.transform(counts[test_idx][:, keep]))
     return sp.hstack(train_parts, format="csr"), sp.hstack(test_parts, format="csr")
 
 
@@ -223,26 +216,36 @@ def grouped_folds(labels: Sequence[str] | np.ndarray, groups: Sequence[int], k: 
     return [(np.flatnonzero(row_fold != f), np.flatnonzero(row_fold == f)) for f in range(k)]
 
 
-def _platt(scores: np.ndarray, y: np.ndarray, classes: list[str]) -> np.ndarray:
-    """Sigmoid-calibrated probabilities from out-of-fold decision values, as the shipped model does it.
+def calibrate(scores: np.ndarray, y: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Sigmoid-calibrated probabilities from out-of-fold decision values (one column per class, in
+    ``classes`` order), by the calibrator the shipped model uses.
 
-    The final model fits its sigmoid on out-of-fold decisions of its own training data
-    (CalibratedClassifierCV, ensemble=False); here one sigmoid per class is fitted on the
-    cross-validation's out-of-fold decisions, two parameters on all texts.
+    The final model's ``CalibratedClassifierCV(method="sigmoid", ensemble=False)`` fits Platt's
+    sigmoid (with his smoothed targets) on out-of-fold decisions of its training data; here the same
+    class fits it on the cross-validation's out-of-fold decisions, two parameters per class on all texts.
     """
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.calibration import CalibratedClassifierCV
 
-    def sigmoid_for(col: int) -> np.ndarray:
-        target = (y == classes[col]).astype(int)
-        platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, [col]], target)
-        return np.asarray(platt.predict_proba(scores[:, [col]])[:, 1], dtype=np.float64)
+    class Decisions(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+        """A classifier whose decision values are its input, so the calibrator can be fitted on them."""
 
-    if len(classes) == 2:
-        p1 = sigmoid_for(1)
-        return np.column_stack([1.0 - p1, p1])
-    p = np.column_stack([sigmoid_for(c) for c in range(len(classes))])
-    normalised: np.ndarray = p / p.sum(axis=1, keepdims=True)
-    return normalised
+        def fit(self, x: np.ndarray, y: np.ndarray) -> Decisions:
+            self.classes_ = np.unique(y)
+            return self
+
+        def decision_function(self, x: np.ndarray) -> np.ndarray:
+            return x[:, 1] if x.shape[1] == 2 else x  # for two classes scikit-learn wants the second's column
+
+        def predict(self, x: np.ndarray) -> np.ndarray:
+            return np.asarray(self.classes_[np.argmax(x, axis=1)])
+
+    # The decisions do not depend on the folds the calibrator makes (its classifier learns nothing),
+    # so any two folds serve.
+    calibrated = CalibratedClassifierCV(Decisions(), method="sigmoid", cv=2, ensemble=False)
+    calibrated.fit(scores, y)
+    order = [list(calibrated.classes_).index(c) for c in classes]
+    return np.asarray(calibrated.predict_proba(scores)[:, order], dtype=np.float64)
 
 
 def cross_validate(
@@ -258,7 +261,7 @@ def cross_validate(
     """Out-of-fold evaluation of ``params`` with folds that keep near-duplicate texts together.
 
     Each fold fits the features and the regression on its training rows only; the out-of-fold
-    decisions are then calibrated by a sigmoid (``_platt``), as the final model's are. The text is
+    decisions are then calibrated by ``calibrate``, as the final model's are. The text is
     analysed once (``_count_blocks``); ``analysis`` may pass that analysis in when it is shared.
     Folds run in ``n_jobs`` worker processes.
     """
@@ -318,7 +321,7 @@ def _cross_validate(
         scores[test_idx] = got
         if progress:
             progress(f"fold {n}/{k} done")
-    proba = _platt(scores, y, classes)
+    proba = calibrate(scores, y, classes)
     report = evaluate_predictions(list(y), proba, classes)
     report["n_splits"] = k
     return report, extra, proba
@@ -369,62 +372,15 @@ def search(
     return chosen[2], results
 
 
-def fit(texts: Sequence[str], labels: Sequence[str], params: Params, *, analysis: Analysis | None = None) -> Any:
-    """Fit the calibrated pipeline on all texts.
-
-    With ``analysis`` (``_count_blocks`` of these very texts and feature settings) the vectorizers take
-    their term counts from it instead of analysing the text again; everything else is scikit-learn's
-    own fit, and the fitted Pipeline is the same object, down to its pickle bytes (a test checks).
-    """
-    texts = list(texts)
+def fit(texts: Sequence[str], labels: Sequence[str], params: Params) -> Any:
+    """Fit the calibrated pipeline on all texts: scikit-learn's own fit."""
     pipe = build_pipeline(params, n_splits=_n_splits(labels, CALIBRATION_FOLDS))
-    with _counts_from(analysis, pipe.named_steps["features"], texts):
-        pipe.fit(texts, np.asarray(labels))
+    pipe.fit(list(texts), np.asarray(labels))
     return pipe
 
 
-@contextlib.contextmanager
-def _counts_from(analysis: Analysis | None, union: Any, texts: list[str]) -> Iterator[None]:
-    """Within the block, ``union``'s vectorizers take their term counts of ``texts`` from ``analysis``
-    (``_counted``) instead of reading the text again; without a matching analysis nothing changes. The
-    block runs joblib sequentially: the stand-in counting methods cannot travel to a worker."""
-    vecs = [vec for _, vec in union.transformer_list]
-    if analysis is None or list(analysis.texts) != texts or len(analysis.vocabularies) != len(vecs):
-        yield
-        return
-    from joblib import parallel_config
-
-    for vec, vocab, (counts, _) in zip(vecs, analysis.vocabularies, analysis.blocks):
-        vec._count_vocab = _counted(vec, texts, vocab, counts)
-    try:
-        with parallel_config(backend="sequential"):
-            yield
-    finally:
-        for vec in vecs:
-            vec.__dict__.pop("_count_vocab", None)
-
-
-def _counted(vec: Any, texts: list[str], vocab: dict[str, int], counts: Any) -> Callable[..., Any]:
-    """A stand-in for ``CountVectorizer._count_vocab`` that returns counts already made for ``texts``.
-
-    ``_count_vocab`` is where a vectorizer reads the text; the fit then sorts and prunes the terms
-    (min_df) and fits the idf itself. Any other call (other documents, a fixed vocabulary) goes to
-    the real method.
-    """
-    real = vec._count_vocab
-
-    def count_vocab(raw_documents: Any, fixed_vocab: bool, *args: Any, **kwargs: Any) -> Any:
-        # Anything but the call this stands in for (a future signature included) goes to the real method.
-        if args or kwargs or fixed_vocab or raw_documents is not texts:
-            return real(raw_documents, fixed_vocab, *args, **kwargs)
-        vec.build_analyzer()  # as the real method does first: it checks the stop words and notes that it did
-        return dict(vocab), counts.copy()  # the fit changes both in place
-
-    return count_vocab
-
-
-def fit_heads(texts: Sequence[str], labels: Sequence[str], params: Params, other_label: str, *,
-              analysis: Analysis | None = None) -> tuple[Any, Any]:
+def fit_heads(texts: Sequence[str], labels: Sequence[str], params: Params,
+              other_label: str) -> tuple[Any, Any]:
     """Fit the features on every text, then the two heads on them: the lean (a calibrated regression of
     the in-scope labels, on the in-scope texts) and the scope head (in scope = 1 against ``other_label``
     = 0, on every text). Returns the two Pipelines; they share one fitted feature step."""
@@ -434,8 +390,7 @@ def fit_heads(texts: Sequence[str], labels: Sequence[str], params: Params, other
     y = np.asarray(labels)
     inside = y != other_label
     union = build_pipeline(params, calibrate=False).named_steps["features"]
-    with _counts_from(analysis, union, texts):
-        x = union.fit_transform(texts)
+    x = union.fit_transform(texts)
     lean = build_pipeline(params, n_splits=_n_splits(list(y[inside]), CALIBRATION_FOLDS)).named_steps["clf"]
     lean.fit(x[np.flatnonzero(inside)], y[inside])
     y_scope = inside.astype(int)
@@ -612,12 +567,11 @@ def fit_model(
     if workers is not None:
         workers.join()
     # The final model is fitted in this process while the folds run in the workers (in a worker its
-    # pickle bytes varied from run to run); the folds' analysis of the text serves it too.
+    # pickle bytes varied from run to run).
     scope_meta: dict[str, Any] | None = None
     if other is None:
         cv, pipeline, _ = _cross_validate(texts, ys, params, n_splits=n_splits, progress=say, analysis=analysis,
-                                          n_jobs=-1, meanwhile=functools.partial(fit, texts, ys, params,
-                                                                                 analysis=analysis))
+                                          n_jobs=-1, meanwhile=functools.partial(fit, texts, ys, params))
         scope_pipeline = None
     else:
         # The lean's folds see the in-scope rows only: the rows of the one analysis of every text.
@@ -626,7 +580,7 @@ def fit_model(
                                  analysis.vocabularies)
         cv, (pipeline, scope_pipeline), _ = _cross_validate(
             lean_texts, lean_ys, params, n_splits=n_splits, progress=say, analysis=lean_analysis, n_jobs=-1,
-            meanwhile=functools.partial(fit_heads, texts, ys, params, other, analysis=analysis))
+            meanwhile=functools.partial(fit_heads, texts, ys, params, other))
         del lean_analysis
         inside = np.asarray(ys) != other
         scope_labels = np.where(inside, "in_scope", "out_of_scope")

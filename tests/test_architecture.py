@@ -60,3 +60,27 @@ def test_the_graph_has_no_cycle():
     for name in ORDER:
         if name not in state:
             visit(name, [])
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_private_name_of_another_library_is_used():
+    """Public API only: no import of a private module or name from outside the package, and no private
+    attribute reached on anything but the object's own ``self``/``cls`` (``os._exit`` is documented API)."""
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = node.module.split(".") + [alias.name for alias in node.names]
+                if any(_private(n) for n in names):
+                    found.append(f"{path.name}:{node.lineno} from {node.module} import ...")
+            elif isinstance(node, ast.Import):
+                found += [f"{path.name}:{node.lineno} import {a.name}" for a in node.names
+                          if any(_private(n) for n in a.name.split("."))]
+            elif isinstance(node, ast.Attribute) and _private(node.attr):
+                owner = ast.unparse(node.value)
+                if owner not in ("self", "cls") and f"{owner}.{node.attr}" != "os._exit":
+                    found.append(f"{path.name}:{node.lineno} {owner}.{node.attr}")
+    assert not found, f"private names of other code: {found}"

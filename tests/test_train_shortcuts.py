@@ -1,13 +1,12 @@
 """Training's shortcuts give what the plain scikit-learn way gives.
 
-Training analyses the text once and derives from that analysis each fold's features, the final
-Pipeline's fit and the training texts' evidence; it deals the folds itself. Each shortcut is checked
-here against the slow way it stands in for.
+Training analyses the text once and derives from that analysis each fold's features and the training
+texts' evidence; it deals the folds itself and calibrates the folds' decisions with the final model's
+calibrator. Each shortcut is checked here against the slow way it stands in for.
 """
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 
 import numpy as np
@@ -21,6 +20,7 @@ from marksales._fit import (
     _fold_features,
     _training_evidence,
     build_pipeline,
+    calibrate,
     fit,
     grouped_folds,
 )
@@ -35,27 +35,6 @@ def sample() -> tuple[list[str], list[str]]:
     examples = deduplicate(read_labelled(shipped_corpus_files()))
     picked = examples[::12]
     return [e.text for e in picked], [e.label for e in picked]
-
-
-@pytest.mark.parametrize("params", SETTINGS, ids=["default", "words-only", "char-3-5"])
-def test_fit_from_the_analysis_is_the_plain_fit(sample, params):
-    texts, labels = sample
-    plain = build_pipeline(params)
-    plain.fit(texts, np.asarray(labels))
-    shortcut = fit(texts, labels, params, analysis=_count_blocks(texts, params))
-    assert pickle.dumps(shortcut) == pickle.dumps(plain)
-    # and the fitted vectorizers still read new text themselves
-    probe = ["Brand manager for a coffee chain", "Close deals with new accounts", ""]
-    assert np.array_equal(shortcut.predict_proba(probe), plain.predict_proba(probe))
-
-
-def test_an_analysis_of_other_texts_is_not_used(sample):
-    texts, labels = sample
-    params = Params()
-    other = _count_blocks(texts[::-1], params)
-    plain = build_pipeline(params)
-    plain.fit(texts, np.asarray(labels))
-    assert pickle.dumps(fit(texts, labels, params, analysis=other)) == pickle.dumps(plain)
 
 
 @pytest.mark.parametrize("params", SETTINGS, ids=["default", "words-only", "char-3-5"])
@@ -78,12 +57,49 @@ def test_training_evidence_equals_the_models_own(sample):
     texts, labels = sample
     params = Params()
     analysis = _count_blocks(texts, params)
-    portable = to_portable(fit(texts, labels, params, analysis=analysis),
+    portable = to_portable(fit(texts, labels, params),
                            {"evidence_stop_words": english_stop_words()})
     model = Model(portable)
     want = np.array([model.evidence(t) for t in texts])
     assert np.allclose(_training_evidence(portable, analysis), want, rtol=1e-12, atol=1e-12)
     assert (want > 0).mean() > 0.9  # the measure is not trivially zero
+
+
+@pytest.mark.parametrize("lean_only", [True, False], ids=["two-labels", "three-labels"])
+def test_the_cross_validation_calibrates_as_the_final_model_does(sample, lean_only):
+    """The CV's probabilities come from the shipped model's own calibrator: the same sigmoids as the final
+    CalibratedClassifierCV fits, given the same out-of-fold decisions."""
+    from sklearn.model_selection import cross_val_predict
+
+    texts, labels = sample
+    if lean_only:
+        texts, labels = zip(*[(t, y) for t, y in zip(texts, labels) if y != "other"])
+    y = np.asarray(labels)
+    classes = sorted(set(labels))
+    pipe = fit(texts, labels, Params())
+    calibrated = pipe.named_steps["clf"]
+    x = pipe.named_steps["features"].transform(list(texts))
+    oof = cross_val_predict(calibrated.estimator, x, y, cv=calibrated.cv, method="decision_function")
+    sigmoids = calibrated.calibrated_classifiers_[0].calibrators
+    if len(classes) == 2:
+        p1 = 1.0 / (1.0 + np.exp(sigmoids[0].a_ * oof + sigmoids[0].b_))
+        want, scores = np.column_stack([1.0 - p1, p1]), np.column_stack([-oof, oof])
+    else:
+        raw = np.column_stack([1.0 / (1.0 + np.exp(s.a_ * oof[:, k] + s.b_)) for k, s in enumerate(sigmoids)])
+        want, scores = raw / raw.sum(axis=1, keepdims=True), oof
+    got = calibrate(scores, y, classes)
+    assert len(classes) == (2 if lean_only else 3)
+    assert np.allclose(got, want, rtol=1e-6, atol=1e-9)
+
+
+def test_the_calibration_keeps_off_certainty_on_separable_decisions():
+    """Platt's smoothed targets: perfectly separated decisions still give probabilities short of 0 and 1
+    (a sigmoid fitted on hard 0/1 targets would drive them to the ends)."""
+    d = np.concatenate([np.linspace(-3, -1, 50), np.linspace(1, 3, 50)])
+    y = np.array(["a"] * 50 + ["b"] * 50)
+    p = calibrate(np.column_stack([-d, d]), y, ["a", "b"])
+    assert p[:, 1].min() > 1e-4 and p[:, 1].max() < 1 - 1e-4  # hard targets: about 1e-9 from the ends
+    assert np.all(np.diff(p[:, 1]) >= 0)  # monotone in the decision
 
 
 def _check_folds(labels, groups, k):
