@@ -120,7 +120,7 @@ def main() -> int:
     # Emptied: the per-word analyses. Kept: the bigram index by first token, which is part of the model
     # (built lazily from its vocabulary and bounded by it), like a table built at load; rebuilding the
     # entry for "and" (1,708 bigrams) at every call is no real workload.
-    cache = scorer._cache
+    cache = scorer.features.cache
 
     def no_cache(t: str) -> None:
         cache.clear()

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._format import PortableModel, ScopeHead, VectorizerSpec
+from ._format import PortableModel, ScopeHead, VectorizerSpec, layout_problem
 
 
 def to_portable(pipeline: Any, extra: dict[str, Any] | None = None, *, scope: Any = None,
@@ -33,7 +33,8 @@ def to_portable(pipeline: Any, extra: dict[str, Any] | None = None, *, scope: An
     specs, vocabs, idfs = [], [], []
     for name, vec in features.transformer_list:
         if not isinstance(vec, TfidfVectorizer) or vec.analyzer not in ("word", "char_wb"):
-            raise ValueError(f"feature step {name!r} is not a word or char_wb TfidfVectorizer")
+            raise ValueError(f"this Pipeline cannot be exported: feature step {name!r} is not a word or char_wb "
+                             f"TfidfVectorizer")
         if vec.preprocessor is not None or vec.tokenizer is not None or callable(vec.analyzer):
             raise ValueError(f"feature step {name!r} uses custom callables, which cannot be exported")
         stop = vec.get_stop_words()
@@ -50,6 +51,10 @@ def to_portable(pipeline: Any, extra: dict[str, Any] | None = None, *, scope: An
         idfs.append(np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else np.ones(len(vocab)))
     lr, calib_a, calib_b, calibrated = _regression_and_calibration(clf)
     calibration = "sigmoid" if calibrated else None
+    problem = layout_problem(specs, calibration, vocabs)
+    if problem:
+        raise ValueError(f"this Pipeline cannot be exported: {problem}. marksales exports the Pipelines its "
+                         f"trainer builds (build_pipeline).")
     return PortableModel(
         classes=tuple(str(c) for c in lr.classes_),
         vectorizers=tuple(specs),

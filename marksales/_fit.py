@@ -32,17 +32,24 @@ SEED = 20121304  # the article's date; any fixed number makes folds and solvers 
 class Params:
     """Feature and classifier settings of a model; the search varies them.
 
-    ``char_ngram`` of ``None`` leaves character n-grams out.
+    ``word_ngram`` is (1, 1) or (1, 2); ``char_ngram`` of ``None`` leaves character n-grams out. Term
+    frequency is always sublinear (1 + log(count)), with idf and l2 norm: the one layout the scorer reads.
     """
 
     word_ngram: tuple[int, int] = (1, 2)
     char_ngram: tuple[int, int] | None = (2, 5)
     word_min_df: int = 2
     char_min_df: int = 2
-    sublinear_tf: bool = True
     C: float = 8.0
     class_weight: str | None = "balanced"
     strip_accents: str | None = "unicode"
+
+    def __post_init__(self) -> None:
+        if tuple(self.word_ngram) not in ((1, 1), (1, 2)):
+            raise ValueError(f"word_ngram must be (1, 1) or (1, 2), not {self.word_ngram!r}.")
+        c = self.char_ngram
+        if c is not None and not (len(c) == 2 and 1 <= c[0] <= c[1] <= 8):
+            raise ValueError(f"char_ngram must be None or (min, max) with 1 <= min <= max <= 8, not {c!r}.")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -53,6 +60,8 @@ class Params:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Params:
         d = dict(d)
+        if d.pop("sublinear_tf", True) is not True:  # models before 0.3 recorded it; it was always on
+            raise ValueError("sublinear_tf must be true: marksales models use 1 + log(count) term frequency.")
         d["word_ngram"] = tuple(d["word_ngram"])
         d["char_ngram"] = None if d.get("char_ngram") is None else tuple(d["char_ngram"])
         return cls(**d)
@@ -79,7 +88,7 @@ def build_pipeline(params: Params, *, calibrate: bool = True, n_splits: int = CA
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    common = {"lowercase": True, "strip_accents": params.strip_accents, "sublinear_tf": params.sublinear_tf,
+    common = {"lowercase": True, "strip_accents": params.strip_accents, "sublinear_tf": True,
               "dtype": np.float64}
     parts = [("word", TfidfVectorizer(analyzer="word", ngram_range=params.word_ngram, min_df=params.word_min_df,
                                       **common))]
@@ -150,7 +159,7 @@ def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.
     for counts, min_df in blocks:
         x_train = counts[train_idx]
         keep = np.flatnonzero(np.asarray((x_train > 0).sum(axis=0)).ravel() >= min_df)
-        tfidf = TfidfTransformer(sublinear_tf=params.sublinear_tf).fit(x_train[:, keep])
+        tfidf = TfidfTransformer(sublinear_tf=True).fit(x_train[:, keep])
         train_parts.append(tfidf.transform(x_train[:, keep]))
         test_parts.append(tfidf.transform(counts[test_idx][:, keep]))
     return sp.hstack(train_parts, format="csr"), sp.hstack(test_parts, format="csr")

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import math
+import operator
 import os
 import stat
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +111,36 @@ class VectorizerSpec:
         if spec.analyzer == "word" and spec.token_pattern is None:
             raise ModelFileError(f"a word analyzer needs the token_pattern {TOKEN_PATTERN!r}")
         return spec
+
+
+def layout_problem(specs: Sequence[VectorizerSpec], calibration: str | None,
+                   vocabularies: Sequence[Sequence[str]] | None = None) -> str | None:
+    """What keeps a model from the one layout the trainer makes and the scorer reads, or None.
+
+    That layout: a word vectorizer of unigrams or unigrams and bigrams (scikit-learn's token pattern, no
+    stop words, its vocabulary in sorted order), optionally a ``char_wb`` vectorizer after it; every block
+    sublinear tf, idf and l2-normed, sharing lowercase and strip_accents; a sigmoid-calibrated regression.
+    """
+    if calibration != "sigmoid":
+        return f"its classifier's calibration is {calibration!r}, not the trainer's 'sigmoid'"
+    if not 1 <= len(specs) <= 2 or specs[0].analyzer != "word" or any(s.analyzer != "char_wb" for s in specs[1:]):
+        return (f"its features are {[s.analyzer for s in specs]}, not a word vectorizer optionally followed by "
+                f"one char_wb vectorizer")
+    word = specs[0]
+    if word.ngram_range not in ((1, 1), (1, 2)):
+        return f"its word n-grams are {list(word.ngram_range)}, not [1, 1] or [1, 2]"
+    if word.token_pattern != TOKEN_PATTERN or word.stop_words is not None:
+        return "its word vectorizer changes scikit-learn's token pattern or drops stop words"
+    for s in specs:
+        if not (s.sublinear_tf and s.use_idf and s.norm == "l2" and not s.binary):
+            return f"vectorizer {s.name!r} is not sublinear tf with idf and l2 norm"
+        if (s.lowercase, s.strip_accents) != (word.lowercase, word.strip_accents):
+            return "its vectorizers differ in lowercase or strip_accents"
+    if vocabularies is not None:
+        terms = vocabularies[0]
+        if not all(map(operator.lt, terms, itertools.islice(terms, 1, None))):
+            return f"vocabulary {word.name!r} is not in sorted order"
+    return None
 
 
 @dataclass(frozen=True)
@@ -237,11 +270,11 @@ class PortableModel:
                 and len(declared) == len(specs_json) and all(_is_int(n) and n >= 0 for n in declared)):
             raise ModelFileError(f"{source} must declare one non-negative vocabulary size per vectorizer")
         specs = tuple(VectorizerSpec.from_json(v) for v in specs_json)
-        if len({(s.lowercase, s.strip_accents) for s in specs}) != 1:
-            raise ModelFileError(f"{source}: all vectorizers must share lowercase and strip_accents")
         calibration = header.get("calibration")
-        if calibration not in (None, "sigmoid"):
-            raise ModelFileError(f"{source} has unknown calibration {calibration!r}")
+        problem = layout_problem(specs, calibration if isinstance(calibration, str) else None)
+        if problem:
+            raise ModelFileError(f"{source} cannot be read: {problem}. marksales reads the models its trainer "
+                                 f"makes; retrain with `marksales train`.")
         extra = header.get("extra") or {}
         if not isinstance(extra, dict):
             raise ModelFileError(f"{source}: the header's extra must be a JSON object")
@@ -255,16 +288,19 @@ class PortableModel:
             except UnicodeDecodeError as exc:
                 raise ModelFileError(f"{source}: vocabulary {spec.name!r} is not valid UTF-8") from exc
             vocab = tuple(text.split("\n")) if text else ()
-            if len(vocab) != n:  # distinctness is checked where the lookup table is built (Scorer)
+            if len(vocab) != n:  # distinctness is checked where the lookup table is built (Features)
                 raise ModelFileError(
                     f"{source}: vocabulary {spec.name!r} has {len(vocab)} terms, the header declares {n}"
                 )
             vocabularies.append(vocab)
             idfs.append(_floats(need(f"idf_{i}"), (n,), f"idf of {spec.name!r}", source))
 
+        problem = layout_problem(specs, calibration, vocabularies)
+        if problem:
+            raise ModelFileError(f"{source} cannot be read: {problem}. Retrain with `marksales train`.")
         n_rows = 1 if len(classes) == 2 else len(classes)
         n_total = sum(declared)
-        n_calib = n_rows if calibration else 0
+        n_calib = n_rows
         coef = _floats(need("coef"), (n_rows, n_total), "coef", source)
         intercept = _floats(need("intercept"), (n_rows,), "intercept", source)
         calib_a = _floats(need("calib_a"), (n_calib,), "calib_a", source)

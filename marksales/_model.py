@@ -1,6 +1,6 @@
 """The Model object, loading (portable by default, pickles only when trusted), classify and explain.
 
-All inference goes through ``Scorer`` from ``_portable``: numpy and the standard library only. The
+All inference goes through ``Scorer`` from ``_scoring``: numpy and the standard library only. The
 scikit-learn pickle is read only on request (``Model.pipeline``, or a ``.joblib`` path): the installed
 package's own, or another file when the caller passes ``trusted=True`` for that load.
 """
@@ -24,7 +24,7 @@ from ._artifacts import METADATA_NAME, PICKLE_NAME, PORTABLE_NAME, sha256_bytes,
 from ._errors import ModelFileError, UntrustedModelError, describe, type_error
 from ._export import evidence_weights
 from ._format import PortableModel, check_no_signal_threshold, read_file, read_header
-from ._portable import Scorer, sigmoid_calibrated
+from ._scoring import Scorer, sigmoid_calibrated
 from ._types import Explanation, Prediction, SentenceScore, TermWeight
 
 MAX_METADATA_BYTES = 1 << 26
@@ -42,7 +42,7 @@ class Model:
     Parameters
     ----------
     portable : PortableModel
-        The model's arrays (see ``marksales._portable``).
+        The model's arrays (see ``marksales._format``).
     metadata : Mapping
         What training recorded: labels, versions, corpus hash, metrics, file checksums.
     path : Path or None
@@ -62,7 +62,7 @@ class Model:
         self._uniform = {c: 1.0 / len(self.classes) for c in self.classes}
         extra = portable.extra
         self.no_signal_threshold = float(extra.get("no_signal_threshold", 0.0))
-        self._binary = len(self.classes) == 2 and portable.calibration == "sigmoid"
+        self._binary = len(self.classes) == 2
         if self._binary:
             self._a = float(portable.calib_a[0])
             self._b = float(portable.calib_b[0])
@@ -177,7 +177,7 @@ class Model:
         """The evidence measure of ``text`` (see ``Prediction.evidence``)."""
         if not isinstance(text, str):
             raise type_error("text", "a str", text, "Pass the text itself.")
-        return self._scorer.evidence_of(self._scorer.counts(text)[0])
+        return self._scorer.evidence_of(self._scorer.features.counts(text)[0])
 
     # ---------------------------------------------------------------- explanation
 
@@ -212,12 +212,12 @@ class Model:
             raise ValueError(f"top must be a positive int, not {describe(top)}.")
         prediction = self._one(text)
         idx, contrib = self._scorer.contributions(text)
-        words = self._scorer.words(text)
+        words = self._scorer.features.words(text)
         totals: dict[str, np.ndarray] = {}
         k = contrib.shape[1]  # one column per class, then the scope head's when there is one
         for j, row in zip(idx.tolist(), contrib):
-            _, term = self._scorer.feature_name(j)
-            if self._scorer.analyzer_of(j) == "word":
+            _, term = self._scorer.features.feature_name(j)
+            if self._scorer.features.is_word(j):
                 key = term
                 totals[key] = totals.get(key, np.zeros(k)) + row
                 continue

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "marksales"
 
 # Each module may import only modules listed before it.
 ORDER = ["_errors", "_version", "_types", "_io", "_report", "_corpus", "_format", "_export", "_artifacts", "_fit",
-         "_portable", "_model", "_evaluation", "_train", "_batch", "_cli", "__init__", "__main__"]
+         "_features", "_scoring", "_model", "_evaluation", "_train", "_batch", "_cli", "__init__", "__main__"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -76,6 +76,21 @@ def test_a_crafted_token_pattern_is_refused(model):
         PortableModel.from_bytes(_npz(arrays, header=header))
 
 
+@pytest.mark.parametrize("block, key, value, match", [
+    (0, "ngram_range", [1, 3], "word n-grams are"), (0, "binary", True, "not sublinear"),
+    (0, "sublinear_tf", False, "not sublinear"), (1, "norm", None, "not sublinear"),
+    (0, "analyzer", "char_wb", "not a word vectorizer"), (None, "calibration", None, "calibration"),
+])
+def test_a_file_of_a_layout_the_trainer_does_not_make_is_refused(model, block, key, value, match):
+    arrays = _arrays(model)
+    header = json.loads(arrays["header"].tobytes().decode())
+    (header if block is None else header["vectorizers"][block])[key] = value
+    from marksales._format import PortableModel
+
+    with pytest.raises(ModelFileError, match=f"cannot be read: .*{match}.*marksales train"):
+        PortableModel.from_bytes(_npz(arrays, header=header))
+
+
 def test_a_declared_shape_larger_than_the_member_is_refused(tmp_path, model):
     arrays = _arrays(model)
     member = io.BytesIO()
