@@ -130,7 +130,8 @@ class Model:
         relevance = in_scope = None
         if self.scope_threshold is not None:
             relevance = self._scorer.relevance_from_decision(float(d[-1]))
-            in_scope = relevance >= self.scope_threshold and not no_signal
+            # the scope head decides; a text with no known content word at all is never in scope
+            in_scope = relevance >= self.scope_threshold and evidence > 0.0
         if no_signal:
             return Prediction(label, 1.0 / len(self.classes), dict(self._uniform), evidence, True, relevance, in_scope)
         return Prediction(label, probs[label], probs, evidence, False, relevance, in_scope)

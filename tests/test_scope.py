@@ -29,7 +29,7 @@ def test_predictions_carry_relevance_and_in_scope(model):
     for p in model.classify(OTHER + MARKETING + SALES):
         assert isinstance(p, Prediction)
         assert 0.0 <= p.relevance <= 1.0
-        assert p.in_scope is (p.relevance >= model.scope_threshold and not p.no_signal)
+        assert p.in_scope is (p.relevance >= model.scope_threshold and p.evidence > 0)
         d = p.to_dict()
         assert d["relevance"] == p.relevance and d["in_scope"] == p.in_scope
         assert set(p.probabilities) == set(model.classes)  # the lean is still reported, in scope or not
@@ -41,10 +41,20 @@ def test_the_lean_and_the_scope_answer_separately(model):
         assert sum(p.probabilities.values()) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("text", ["", "   ", "Lorem ipsum dolor sit amet", "Le chat est assis sur le tapis"])
-def test_no_signal_is_never_in_scope(model, text):
+@pytest.mark.parametrize("text", ["", "   ", "Lorem ipsum dolor sit amet", "Le chat est assis sur le tapis",
+                                  "qwxz vbnm"])
+def test_text_with_nothing_to_go_on_is_not_in_scope(model, text):
     p = model.classify(text)
-    assert p.no_signal and p.in_scope is False
+    assert p.in_scope is False
+
+
+def test_a_text_without_a_known_content_word_is_never_in_scope(model):
+    # whatever its character n-grams say to the scope head
+    for text in ["", "zzz", "Salesforceish", "xyzzy Marketingz"]:
+        p = model.classify(text)
+        if p.evidence == 0.0:
+            assert p.in_scope is False
+    assert model.classify("qqqq").evidence == 0.0  # the rule is exercised
 
 
 def test_scope_is_invariant_to_case_and_whitespace(model):
