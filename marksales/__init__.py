@@ -12,7 +12,7 @@ from typing import overload as _overload
 
 from ._batch import ScoreSummary, score_file, score_frame
 from ._batch import classify_chunks as _classify_chunks
-from ._errors import CorpusError, InputFileError, MarksalesError, ModelFileError, UntrustedModelError
+from ._errors import CorpusError, CorpusProblem, InputFileError, MarksalesError, ModelFileError, UntrustedModelError
 from ._model import Model, load_model
 from ._model import default_model as _default_model
 from ._train import Params, train
@@ -59,6 +59,7 @@ def classify_iter(texts: _Iterable[str], *, chunk_size: int = 2000, jobs: int = 
 
 __all__ = [
     "CorpusError",
+    "CorpusProblem",
     "Explanation",
     "InputFileError",
     "MarksalesError",

@@ -134,7 +134,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
     params = Params(C=args.C) if args.C is not None else None
     model = train(
         args.corpus or None, text_column=args.text_column, label_column=args.label_column,
-        labels=args.labels.split(",") if args.labels else None, params=params, search=args.search,
+        allowed_labels=args.labels.split(",") if args.labels else None, params=params, search=args.search,
         dev=args.dev, n_splits=args.folds, progress=None if args.quiet else _progress, other_label=args.other_label,
         on_conflict=args.on_conflict,
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ._errors import CorpusError
+from ._errors import CorpusError, CorpusProblem
 from ._io import format_of
 
 logger = logging.getLogger(__name__)
@@ -67,22 +67,23 @@ def read_labelled(
         empty text or label. Nothing is returned when anything is wrong.
     """
     examples: list[Example] = []
-    problems: list[str] = []
+    problems: list[CorpusProblem] = []
     for path in paths:
         name = str(path)
         fmt = format_of(name, file_format)
         try:
             raw = Path(name).read_bytes()
         except OSError as exc:
-            raise CorpusError(f"cannot read corpus file {name!r}: {exc.strerror or exc}.") from exc
+            message = f"cannot read corpus file {name!r}: {exc.strerror or exc}."
+            raise CorpusError(message, [CorpusProblem("unreadable", message, name)]) from exc
         try:
             content = raw.decode(encoding)
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
-            raise CorpusError(
-                f"{name}:{line}: bytes that are not valid {encoding} ({exc.reason} at byte {exc.start}). "
-                f"Re-save the file as UTF-8, or pass --encoding."
-            ) from exc
+            problem = CorpusProblem("encoding", f"bytes that are not valid {encoding} ({exc.reason} at byte "
+                                                f"{exc.start}). Re-save the file as UTF-8, or pass --encoding.",
+                                    name, line)
+            raise CorpusError(str(problem), [problem]) from exc
         if fmt == "jsonl":
             rows = _jsonl_rows(content, name, problems)
         else:
@@ -93,31 +94,45 @@ def read_labelled(
             if missing:
                 missing_rows += 1
                 if missing_rows == 1:  # one line per file, not one per row
-                    problems.append(
-                        f"{name}:{line}: no column {', '.join(map(repr, missing))} (the columns are "
-                        f"{', '.join(map(repr, row))}); pass --text-column / --label-column."
-                    )
+                    problems.append(CorpusProblem(
+                        "missing_column", f"no column {', '.join(map(repr, missing))} (the columns are "
+                                          f"{', '.join(map(repr, row))}); pass --text-column / --label-column.",
+                        name, line))
                 continue
-            text, label = row[text_column], row[label_column]
-            if not isinstance(text, str) or not text.strip():
-                problems.append(f"{name}:{line}: the text is empty or not a string ({text!r}).")
-                continue
-            if not isinstance(label, str) or not label.strip():
-                problems.append(f"{name}:{line}: the label is empty or not a string ({label!r}).")
-                continue
-            form = row.get("form")
-            examples.append(Example(text=text, label=label.strip(), source=name, line=line,
-                                    form=form.strip() or None if isinstance(form, str) else None))
+            example = labelled_example(row[text_column], row[label_column], row.get("form"), name, line, problems)
+            if example is not None:
+                examples.append(example)
         if missing_rows > 1:
-            problems.append(f"{name}: {missing_rows - 1} more row(s) lack the same column(s).")
+            problems.append(CorpusProblem("missing_column",
+                                          f"{missing_rows - 1} more row(s) lack the same column(s).", name))
+    return checked(examples, problems, ", ".join(map(str, paths)))
+
+
+def labelled_example(text: object, label: object, form: object, source: str, line: int,
+                     problems: list[CorpusProblem]) -> Example | None:
+    """One row as an ``Example``, or None with the problem noted (an empty or non-string text or label)."""
+    if not isinstance(text, str) or not text.strip():
+        problems.append(CorpusProblem("empty_text", f"the text is empty or not a string ({text!r}).", source, line))
+        return None
+    if not isinstance(label, str) or not label.strip():
+        problems.append(CorpusProblem("empty_label", f"the label is empty or not a string ({label!r}).", source,
+                                      line, text))
+        return None
+    return Example(text=text, label=label.strip(), source=source, line=line,
+                   form=form.strip() or None if isinstance(form, str) else None)
+
+
+def checked(examples: list[Example], problems: list[CorpusProblem], where: str) -> list[Example]:
+    """``examples`` when nothing was wrong; else a ``CorpusError`` with every problem."""
     if problems:
-        raise CorpusError(_summarise(problems))
+        raise CorpusError(_summarise(problems), problems)
     if not examples:
-        raise CorpusError(f"no labelled texts found in {', '.join(map(str, paths))}.")
+        message = f"no labelled texts found in {where}."
+        raise CorpusError(message, [CorpusProblem("empty_file", message, where)])
     return examples
 
 
-def _jsonl_rows(content: str, name: str, problems: list[str]) -> list[tuple[int, dict[str, object]]]:
+def _jsonl_rows(content: str, name: str, problems: list[CorpusProblem]) -> list[tuple[int, dict[str, object]]]:
     rows = []
     # JSON Lines are separated by "\n" only: str.splitlines() would also split inside strings that hold
     # U+0085 or U+2028, which json.dumps(ensure_ascii=False) writes unescaped.
@@ -127,30 +142,31 @@ def _jsonl_rows(content: str, name: str, problems: list[str]) -> list[tuple[int,
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(f"{name}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno}).")
+            problems.append(CorpusProblem("json", f"invalid JSON ({exc.msg} at column {exc.colno}).", name, line_no))
             continue
         except RecursionError:
-            problems.append(f"{name}:{line_no}: JSON nested too deeply to be a labelled text.")
+            problems.append(CorpusProblem("json", "JSON nested too deeply to be a labelled text.", name, line_no))
             continue
         if not isinstance(obj, dict):
-            problems.append(f"{name}:{line_no}: expected a JSON object, found {type(obj).__name__}.")
+            problems.append(CorpusProblem("not_object", f"expected a JSON object, found {type(obj).__name__}.", name,
+                                          line_no))
             continue
         rows.append((line_no, obj))
     return rows
 
 
 def _delimited_rows(
-    content: str, name: str, delimiter: str, problems: list[str]
+    content: str, name: str, delimiter: str, problems: list[CorpusProblem]
 ) -> list[tuple[int, dict[str, object]]]:
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[int, dict[str, object]]] = []
     try:
         header = next(reader)
     except StopIteration:
-        problems.append(f"{name}: the file is empty; expected a header row.")
+        problems.append(CorpusProblem("empty_file", "the file is empty; expected a header row.", name))
         return rows
     except csv.Error as exc:
-        problems.append(f"{name}:1: malformed header ({exc}).")
+        problems.append(CorpusProblem("header", f"malformed header ({exc}).", name, 1))
         return rows
     try:
         for record in reader:
@@ -158,19 +174,19 @@ def _delimited_rows(
             if not any(cell.strip() for cell in record):
                 continue
             if len(record) != len(header):
-                problems.append(
-                    f"{name}:{line}: {len(record)} fields where the header has {len(header)}; "
-                    f"check quoting and the delimiter ({delimiter!r})."
-                )
+                problems.append(CorpusProblem(
+                    "field_count", f"{len(record)} fields where the header has {len(header)}; check quoting and "
+                                   f"the delimiter ({delimiter!r}).", name, line))
                 continue
             rows.append((line, dict(zip(header, record))))
     except csv.Error as exc:
-        problems.append(f"{name}:{reader.line_num}: malformed {('TSV' if delimiter == chr(9) else 'CSV')} ({exc}).")
+        problems.append(CorpusProblem("malformed", f"malformed {('TSV' if delimiter == chr(9) else 'CSV')} ({exc}).",
+                                      name, reader.line_num))
     return rows
 
 
-def _summarise(problems: list[str]) -> str:
-    shown = problems[:_MAX_PROBLEMS_SHOWN]
+def _summarise(problems: Sequence[CorpusProblem]) -> str:
+    shown = [str(p) for p in problems[:_MAX_PROBLEMS_SHOWN]]
     more = len(problems) - len(shown)
     tail = f"\n... and {more} more." if more else ""
     return f"{len(problems)} problem(s) in the corpus:\n" + "\n".join(shown) + tail
@@ -228,7 +244,7 @@ def validate(
     labels, a label with fewer than ``min_per_label`` examples, the same text with two labels.
     Warnings: exact duplicate texts with the same label (each is kept once).
     """
-    problems: list[str] = []
+    problems: list[CorpusProblem] = []
     warnings: list[str] = []
     # distinct texts per label: duplicates are dropped before training, so they must not fill a quota
     counts = Counter(label for _, label in {(e.text.strip(), e.label) for e in examples})
@@ -238,7 +254,8 @@ def validate(
             if e.label not in allowed:
                 near = difflib.get_close_matches(e.label, allowed, n=1, cutoff=0.6)
                 hint = f" Did you mean {near[0]!r}?" if near else f" Allowed: {', '.join(allowed)}."
-                problems.append(f"{e.source}:{e.line}: unknown label {e.label!r}.{hint}")
+                problems.append(CorpusProblem("unknown_label", f"unknown label {e.label!r}.{hint}", e.source, e.line,
+                                              e.text))
     else:
         # Without a fixed label set, a rare label that is one typo away from a common one is a misspelling.
         for label, n in counts.items():
@@ -246,25 +263,29 @@ def validate(
             near = difflib.get_close_matches(label, others, n=1, cutoff=0.8)
             if near:
                 first = next(e for e in examples if e.label == label)
-                problems.append(
-                    f"{first.source}:{first.line}: label {label!r} ({n} texts) looks like a misspelling "
-                    f"of {near[0]!r} ({counts[near[0]]} texts); fix it or pass the label set explicitly."
-                )
+                problems.append(CorpusProblem(
+                    "misspelt_label", f"label {label!r} ({n} texts) looks like a misspelling of {near[0]!r} "
+                                      f"({counts[near[0]]} texts); fix it or pass the label set explicitly.",
+                    first.source, first.line, first.text))
     by_case: dict[str, list[str]] = defaultdict(list)
     for label in sorted(counts):
         by_case[label.casefold()].append(label)
     for spellings in by_case.values():
         if len(spellings) > 1:
             first = next(e for e in examples if e.label == spellings[-1])
-            problems.append(
-                f"{first.source}:{first.line}: labels {', '.join(map(repr, spellings))} differ only by case; use "
-                f"one spelling (or pass the label set explicitly)."
-            )
+            problems.append(CorpusProblem(
+                "case_only_labels", f"labels {', '.join(map(repr, spellings))} differ only by case; use one "
+                                    f"spelling (or pass the label set explicitly).", first.source, first.line,
+                first.text))
     if len(counts) < 2:
-        problems.append(f"a classifier needs two or more labels; the corpus has {sorted(counts)}.")
+        problems.append(CorpusProblem("too_few_labels",
+                                      f"a classifier needs two or more labels; the corpus has {sorted(counts)}."))
     for label, n in sorted(counts.items()):
         if n < min_per_label:
-            problems.append(f"label {label!r} has {n} example(s); at least {min_per_label} are needed.")
+            first = next(e for e in examples if e.label == label)
+            problems.append(CorpusProblem(
+                "too_few_examples", f"label {label!r} has {n} example(s); at least {min_per_label} are needed.",
+                first.source, first.line, first.text))
     by_text: dict[str, list[Example]] = defaultdict(list)
     for e in examples:
         by_text[e.text.strip()].append(e)
@@ -275,13 +296,15 @@ def validate(
             where = ", ".join(f"{e.source}:{e.line} ({e.label})" for e in same[:4])
             shown = " ".join(same[0].text.split())
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            problems.append(f"the same text carries two labels ({shown!r}): {where}; pass --on-conflict "
-                            f"majority or drop to resolve such texts.")
+            problems.append(CorpusProblem(
+                "label_conflict", f"the same text carries two labels ({shown!r}): {where}; pass --on-conflict "
+                                  f"majority or drop to resolve such texts.", same[0].source, same[0].line,
+                same[0].text))
         else:
             where = ", ".join(f"{e.source}:{e.line}" for e in same[:4])
             warnings.append(f"duplicate text ({len(same)} copies) kept once: {where}.")
     if problems:
-        raise CorpusError(_summarise(problems))
+        raise CorpusError(_summarise(problems), problems)
     if warnings:
         shown = "; ".join(w.split(": ", 1)[1].rstrip(".") for w in warnings[:3])
         logger.warning("%d duplicate text(s) kept once each (e.g. %s)", len(warnings), shown)

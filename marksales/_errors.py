@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -17,8 +18,39 @@ class UntrustedModelError(MarksalesError, ValueError):
     """A pickle from outside the installed package, refused before anything was unpickled (no ``trusted=True``)."""
 
 
+@dataclass(frozen=True)
+class CorpusProblem:
+    """One problem of a labelled corpus, for a script to act on.
+
+    ``kind`` is one of ``unreadable``, ``encoding``, ``empty_file``, ``header``, ``json``, ``not_object``,
+    ``field_count``, ``malformed``, ``missing_column``, ``empty_text``, ``empty_label``, ``unknown_label``,
+    ``misspelt_label``, ``case_only_labels``, ``too_few_labels``, ``too_few_examples``, ``label_conflict``,
+    ``too_few_groups``. ``source`` is the file (or ``<texts>`` / ``<DataFrame>`` for in-memory data) and
+    ``line`` its 1-based line or row, both None for a problem of the whole corpus; ``text`` is the text
+    concerned, when there is one.
+    """
+
+    kind: str
+    message: str
+    source: str | None = None
+    line: int | None = None
+    text: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}: " if self.source and self.line else (f"{self.source}: " if self.source
+                                                                                 else "")
+        return where + self.message
+
+
 class CorpusError(MarksalesError, ValueError):
-    """A labelled corpus that cannot be trained on: every problem found, with file and line."""
+    """A labelled corpus that cannot be trained on: every problem found, with file and line.
+
+    ``problems`` holds them as ``CorpusProblem`` records (kind, message, source, line, text).
+    """
+
+    def __init__(self, message: str, problems: tuple[CorpusProblem, ...] | list[CorpusProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[CorpusProblem, ...] = tuple(problems)
 
 
 class InputFileError(MarksalesError, ValueError):

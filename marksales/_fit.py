@@ -305,13 +305,14 @@ def _cross_validate(
     distinct = {c: len({g for g, lab in zip(groups, labels) if lab == c}) for c in classes}
     scarce = min(distinct, key=distinct.__getitem__)
     if distinct[scarce] < n_splits:
-        from ._errors import CorpusError
+        from ._errors import CorpusError, CorpusProblem
 
-        raise CorpusError(
+        message = (
             f"cannot make {n_splits} cross-validation folds: label {scarce!r} has {distinct[scarce]} text(s) that "
             f"are not near-duplicates of each other (same words once case, punctuation and digits are ignored), "
             f"and every fold needs one. Add more varied texts, or ask for fewer folds (--folds)."
         )
+        raise CorpusError(message, [CorpusProblem("too_few_groups", message)])
     k = n_splits
     blocks = (analysis or _count_blocks(texts, params)).blocks
     tasks = [delayed(_fold)(blocks, params, y, classes, tr, te) for tr, te in grouped_folds(y, groups, k)]
@@ -515,6 +516,7 @@ class Fitted:
 def fit_model(
     files: Sequence[str],
     *,
+    read: Callable[[], list[Example]] | None = None,
     text_column: str,
     label_column: str,
     labels: Sequence[str] | None,
@@ -527,14 +529,15 @@ def fit_model(
 ) -> Fitted:
     """Read, validate and fit a labelled corpus: the lean, and the scope head when the corpus has rows of
     ``other_label``; cross-validation reports for both. See ``marksales.train`` for the parameters
-    (``grid`` None: no search)."""
+    (``grid`` None: no search). ``read`` gives the examples of in-memory data instead of reading ``files``
+    (which then only name the sources in the metadata)."""
     import platform
 
     import joblib
     import sklearn
 
     from ._corpus import corpus_sha256, deduplicate, read_labelled, resolve_conflicts, validate
-    from ._errors import CorpusError
+    from ._errors import CorpusError, CorpusProblem
     from ._version import __version__
 
     if isinstance(n_splits, bool) or not isinstance(n_splits, int) or not 2 <= n_splits <= 20:
@@ -543,7 +546,8 @@ def fit_model(
     workers = _start_workers()  # starting them takes a second; meanwhile this process reads and analyses
     say = progress or (lambda msg: None)
     try:
-        examples = read_labelled(files, text_column=text_column, label_column=label_column)
+        examples = read() if read is not None else read_labelled(files, text_column=text_column,
+                                                                label_column=label_column)
         examples, conflicts = resolve_conflicts(examples, on_conflict)
         validate(examples, labels=labels)
     except BaseException:
@@ -555,14 +559,16 @@ def fit_model(
                        conflicts["texts"], on_conflict, conflicts["rows_dropped"])
     unique = deduplicate(examples)
     texts, ys = examples_xy(unique)
-    say(f"read {len(examples)} texts ({len(examples) - len(unique)} duplicates dropped) from {len(files)} file(s)")
+    say(f"read {len(examples)} texts ({len(examples) - len(unique)} duplicates dropped) from "
+        f"{len(files)} {'source' if read is not None else 'file'}(s)")
     params = params or Params()
     other = other_label if other_label in set(ys) else None
     lean_rows = [i for i, y in enumerate(ys) if y != other]
     lean_texts, lean_ys = [texts[i] for i in lean_rows], [ys[i] for i in lean_rows]
     if other is not None and len(set(lean_ys)) < 2:
-        raise CorpusError(f"besides {other!r} (out of scope) a corpus needs two or more labels to learn the lean "
-                          f"between; it has {sorted(set(lean_ys))}.")
+        message = (f"besides {other!r} (out of scope) a corpus needs two or more labels to learn the lean "
+                   f"between; it has {sorted(set(lean_ys))}.")
+        raise CorpusError(message, [CorpusProblem("too_few_labels", message)])
     search_rows = None
     analysed: dict[str, Analysis] = {}
     if grid is not None:

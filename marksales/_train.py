@@ -7,11 +7,11 @@ The public face of retraining. The fitting is ``_fit.fit_model``'s; this module 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ._corpus import read_labelled, shipped_corpus_files
-from ._errors import type_error
+from ._corpus import Example, checked, labelled_example, read_labelled, shipped_corpus_files
+from ._errors import CorpusProblem, type_error
 from ._evaluation import evaluate_examples
 from ._fit import SEARCH_GRID, Params, fit_model, short_name
 from ._model import Model
@@ -20,11 +20,13 @@ __all__ = ["SEARCH_GRID", "Params", "train"]
 
 
 def train(
-    corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Any = None,
     *,
+    texts: Iterable[str] | None = None,
+    labels: Iterable[str] | None = None,
     text_column: str = "text",
     label_column: str = "label",
-    labels: Sequence[str] | None = None,
+    allowed_labels: Sequence[str] | None = None,
     params: Params | None = None,
     search: bool = False,
     grid: dict[str, list[Any]] | None = None,
@@ -34,15 +36,19 @@ def train(
     other_label: str = "other",
     on_conflict: str = "majority",
 ) -> Model:
-    """Train a model on labelled files and report on it; returns a ``Model`` ready to ``save``.
+    """Train a model on labelled files or in-memory data and report on it; returns a ``Model`` ready to ``save``.
 
     Parameters
     ----------
-    corpus : path or sequence of paths, optional
-        CSV / TSV / JSONL files with a text and a label column. Default: the shipped corpus.
+    corpus : path, sequence of paths or pandas DataFrame, optional
+        CSV / TSV / JSONL files with a text and a label column, or a DataFrame with those columns (and
+        an optional ``form`` column). Default: the shipped corpus (unless ``texts`` are given).
+    texts, labels : iterables of str, optional
+        In-memory data instead of ``corpus``: the texts and their labels, of equal length. Problems name
+        the source ``<texts>`` and the 1-based row.
     text_column, label_column : str
-        Column (or JSON key) names.
-    labels : sequence of str, optional
+        Column (or JSON key) names of files and DataFrames.
+    allowed_labels : sequence of str, optional
         The allowed labels; a label outside them is an error with the nearest one suggested.
         Default: whatever labels the corpus has (two or more).
     params : Params, optional
@@ -74,11 +80,27 @@ def train(
     Raises
     ------
     CorpusError
-        Before any training, for every problem in the corpus (file and line named).
+        Before any training, for every problem in the corpus (file and line named); its ``problems``
+        hold them as ``CorpusProblem`` records (kind, message, source, line, text).
+
+    Examples
+    --------
+    >>> from marksales import train
+    >>> texts = ["Brand manager", "Account executive"] * 10
+    >>> model = train(texts=texts, labels=["marketing", "sales"] * 10, n_splits=2)  # doctest: +SKIP
     """
-    files = _paths(corpus, "corpus") if corpus is not None else [str(p) for p in shipped_corpus_files()]
+    read = None
+    if texts is not None or labels is not None:
+        if corpus is not None:
+            raise TypeError("pass either corpus (files or a DataFrame) or texts= and labels=, not both.")
+        files, read = ["<texts>"], _in_memory(texts, labels)
+    elif _is_frame(corpus):
+        files, read = ["<DataFrame>"], _from_frame(corpus, text_column, label_column)
+    else:
+        files = _paths(corpus, "corpus") if corpus is not None else [str(p) for p in shipped_corpus_files()]
     dev_files = _paths(dev, "dev") if dev is not None else []
-    fitted = fit_model(files, text_column=text_column, label_column=label_column, labels=labels, params=params,
+    fitted = fit_model(files, read=read, text_column=text_column, label_column=label_column,
+                       labels=allowed_labels, params=params,
                        grid=grid if grid is not None else (SEARCH_GRID if search else None), n_splits=n_splits,
                        progress=progress, other_label=other_label, on_conflict=on_conflict)
     meta = dict(fitted.metadata)
@@ -96,15 +118,56 @@ def train(
     return Model(fitted.portable, meta, None, fitted.pipeline, scope_pipeline=fitted.scope_pipeline)
 
 
+def _is_frame(value: Any) -> bool:
+    return hasattr(value, "columns") and hasattr(value, "iloc") and not isinstance(value, (str, os.PathLike))
+
+
+def _in_memory(texts: Iterable[str] | None, labels: Iterable[str] | None) -> Callable[[], list[Example]]:
+    if texts is None or labels is None:
+        raise TypeError("texts= and labels= go together: pass both, of equal length (for the set of allowed "
+                        "labels, use allowed_labels=).")
+    for name, value in (("texts", texts), ("labels", labels)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise type_error(name, "an iterable of str", value, f"Pass a list, e.g. {name}=[...].")
+    text_list, label_list = list(texts), list(labels)
+    if len(text_list) != len(label_list):
+        raise ValueError(f"texts and labels must have the same length, not {len(text_list)} and "
+                         f"{len(label_list)}. Pass one label per text.")
+
+    def read() -> list[Example]:
+        problems: list[CorpusProblem] = []
+        examples = [labelled_example(t, y, None, "<texts>", i, problems)
+                    for i, (t, y) in enumerate(zip(text_list, label_list), start=1)]
+        return checked([e for e in examples if e is not None], problems, "texts")
+
+    return read
+
+
+def _from_frame(frame: Any, text_column: str, label_column: str) -> Callable[[], list[Example]]:
+    missing = [c for c in (text_column, label_column) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the DataFrame has no column {', '.join(map(repr, missing))} (its columns are "
+                         f"{', '.join(map(repr, map(str, frame.columns)))}); pass text_column= / label_column=.")
+    forms = frame["form"].tolist() if "form" in frame.columns else [None] * len(frame)
+
+    def read() -> list[Example]:
+        problems: list[CorpusProblem] = []
+        rows = zip(frame[text_column].tolist(), frame[label_column].tolist(), forms)
+        # NaN cells are floats: labelled_example reports them as empty or not a string, by row
+        examples = [labelled_example(t, y, f, "<DataFrame>", i, problems) for i, (t, y, f) in enumerate(rows, start=1)]
+        return checked([e for e in examples if e is not None], problems, "the DataFrame")
+
+    return read
+
+
 def _paths(value: Any, name: str) -> list[str]:
     """One path or a sequence of paths as a list of str (a bare str is one path, not its characters)."""
     if isinstance(value, (str, os.PathLike)):
         return [os.fspath(value)]
     if isinstance(value, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in value):
         return [os.fspath(p) for p in value]
-    raise type_error(name, "a path or a sequence of paths", value,
-                     "Pass file names, e.g. train(['postings.csv']); to train on a DataFrame, write it to a "
-                     "CSV first.")
+    raise type_error(name, "a path, a sequence of paths or a DataFrame", value,
+                     "Pass file names, e.g. train(['postings.csv']), a DataFrame, or texts=[...], labels=[...].")
 
 
 
