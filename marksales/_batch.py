@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -276,7 +277,8 @@ def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], nam
     if missing:
         hint = ""
         if len(header) == 1 and any(d in header[0] for d in ",;\t|"):
-            hint = " The header is one column: is the delimiter right (--format csv / tsv)?"
+            hint = (" The header is one column: is the delimiter right? Pass --delimiter (e.g. --delimiter ';') "
+                    "or --format csv / tsv.")
         raise InputFileError(
             f"{name}: no column {', '.join(map(repr, missing))} in the header; the columns are "
             f"{', '.join(map(repr, header))}. Pass --text-column NAME.{hint}"
@@ -354,7 +356,8 @@ def _read_jsonl(stream: IO[str], columns: Sequence[str], name: str, limit: int, 
 
 
 class _Writer:
-    def __init__(self, stream: IO[str], fmt: str, header: list[str], added: list[str], safe_csv: str) -> None:
+    def __init__(self, stream: IO[str], fmt: str, header: list[str], added: list[str], safe_csv: str,
+                 delimiter: str | None = None) -> None:
         self.stream = stream
         self.fmt = fmt
         self.added = added
@@ -365,7 +368,8 @@ class _Writer:
             # inside a cell is quoted too (with "\n" it was not, and readers saw one row more). Each row
             # then ends in "\n" as before.
             self._buffer = io.StringIO()
-            self.writer = csv.writer(self._buffer, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\r\n")
+            self.writer = csv.writer(self._buffer, delimiter=delimiter or ("\t" if fmt == "tsv" else ","),
+                                     lineterminator="\r\n")
             self._row(self._safe(self.columns, passthrough=True))
 
     def _row(self, cells: list[Any]) -> None:
@@ -415,6 +419,8 @@ def score_file(
     progress: bool = False,
     only_in_scope: bool = False,
     max_record_mb: float = DEFAULT_MAX_RECORD_BYTES / 2**20,
+    delimiter: str | None = None,
+    force: bool = False,
 ) -> ScoreSummary:
     """Score every row of a CSV / TSV / JSONL file and write it with predictions added.
 
@@ -452,6 +458,14 @@ def score_file(
         Write only the rows the model finds in scope (marketing or sales work) and the rows with an
         error; needs a model with a scope head. Default: every row comes back, and the ``in_scope``
         column marks them.
+    max_record_mb : float
+        The longest record read, in millions of characters.
+    delimiter : str, optional
+        The field delimiter of a CSV / TSV input (one character, e.g. ";" for a spreadsheet export in
+        many locales); a CSV / TSV output uses it too. Default: "," for CSV, tab for TSV.
+    force : bool
+        Replace an existing output file. Without it an existing file is refused before anything is read,
+        as ``Model.save`` refuses an existing model (pipes, devices and "-" are always written to).
 
     Returns
     -------
@@ -478,12 +492,16 @@ def score_file(
     jobs = _check_jobs(jobs)
     if isinstance(max_record_mb, bool) or not isinstance(max_record_mb, (int, float)) or not max_record_mb > 0:
         raise ValueError(f"max_record_mb must be a positive number, not {describe(max_record_mb)}.")
+    if delimiter is not None and not (isinstance(delimiter, str) and len(delimiter) == 1
+                                      and delimiter not in "\"\r\n"):
+        raise ValueError(f"delimiter must be one character other than a quote or a line break, not "
+                         f"{describe(delimiter)}; e.g. --delimiter ';'.")
     limit = int(max_record_mb * 2**20)
     check_encoding(encoding)
     if _is_parquet(in_path, file_format):
         return _score_parquet(in_path, out_path, text_columns, model=model, jobs=jobs, chunk_size=chunk_size,
                               on_error=on_error, prefix=prefix, progress=progress, only_in_scope=only_in_scope,
-                              output_format=output_format, start=start)
+                              output_format=output_format, start=start, force=force)
     if in_path == "-" and file_format is None:
         raise ValueError("reading stdin needs format= / --format (csv, tsv or jsonl).")
     fmt = format_of(in_path, file_format)
@@ -503,6 +521,7 @@ def score_file(
     elif out_path != "-" and same_file_as_stdin(out_path):
         raise ValueError(f"output {out_path!r} is the file standard input reads; choose another output so the "
                          f"input is never overwritten.")
+    _refuse_existing(out_path, force)
     model_path = None if model is None else str(model)
     # A broken model fails here, before any output exists; with workers, only the header is read here.
     classes, has_scope = _model_header(model_path, jobs)
@@ -514,7 +533,8 @@ def score_file(
         if fmt == "jsonl":
             header, rows = _read_jsonl(stream, text_columns, in_path, limit, added)
         else:
-            header, rows = _read_delimited(stream, "\t" if fmt == "tsv" else ",", text_columns, in_path, limit)
+            header, rows = _read_delimited(stream, delimiter or ("\t" if fmt == "tsv" else ","), text_columns,
+                                           in_path, limit)
         if id_column is not None and fmt != "jsonl" and id_column not in header:
             raise InputFileError(f"{in_path}: no id column {id_column!r}; the columns are {', '.join(header)}.")
         clash = [c for c in added if c in header]
@@ -523,7 +543,7 @@ def score_file(
                 f"{in_path}: the input already has column(s) {', '.join(map(repr, clash))} that scoring adds; "
                 f"pass --prefix (for example --prefix pred_) so nothing is overwritten."
             )
-        bar = _progress_bar(progress)
+        bar = _ByteProgress(stream) if progress else None
         pending: collections.deque[list[_Row]] = collections.deque()
 
         def texts_of_chunks() -> Iterator[list[str | None]]:
@@ -539,7 +559,7 @@ def score_file(
         # CSV passes undecodable input bytes back unchanged (surrogateescape); JSONL output is always valid
         # UTF-8 (the writer escapes what cannot be encoded).
         with atomic_output(out_path, out_encoding, errors="surrogateescape" if out_fmt != "jsonl" else "strict") as out:
-            writer = _Writer(out, out_fmt, header if out_fmt != "jsonl" else [], added, safe_csv)
+            writer = _Writer(out, out_fmt, header if out_fmt != "jsonl" else [], added, safe_csv, delimiter)
             for results in _parallel_map(model_path, texts_of_chunks(), jobs):
                 chunk = pending.popleft()
                 for row, p in zip(chunk, results):
@@ -558,10 +578,47 @@ def score_file(
                     written += 1
                 rows_done += len(chunk)
                 if bar is not None:
-                    bar.update(len(chunk))
+                    bar.update(rows_done)
         if bar is not None:
             bar.close()
     return ScoreSummary(rows_done, errors, time.perf_counter() - start, no_signal, out_of_scope, written)
+
+
+class _ByteProgress:
+    """The progress of a CSV / TSV / JSONL file: bytes read against the file's size (percentage, rate and
+    ETA) with the rows done beside them; for standard input or a pipe, rows alone."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._raw: Any = getattr(stream, "buffer", None)
+        size = None
+        try:
+            info = os.fstat(stream.fileno())
+            size = info.st_size if stat.S_ISREG(info.st_mode) and info.st_size > 0 else None
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+        if size is None or self._raw is None:
+            self._raw = None
+            self._bar = _progress_bar(True)
+        else:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                             dynamic_ncols=True)
+
+    def update(self, rows_done: int) -> None:
+        if self._raw is None:
+            self._bar.update(rows_done - self._bar.n)
+            return
+        with contextlib.suppress(OSError, ValueError):
+            # the buffered reader's position: read ahead by at most its buffer, so the bar is a little early
+            position = min(self._raw.tell(), self._bar.total)
+            self._bar.set_postfix_str(f"{rows_done:,} rows", refresh=False)
+            self._bar.update(position - self._bar.n)
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._bar.update(self._bar.total - self._bar.n)
+        self._bar.close()
 
 
 def _format_or(path: str, default: str) -> str:
@@ -569,6 +626,14 @@ def _format_or(path: str, default: str) -> str:
         return format_of(path)
     except ValueError:
         return default
+
+
+def _refuse_existing(out_path: str, force: bool) -> None:
+    """One rule with ``Model.save``: an existing output file is replaced only when asked (pipes, devices and
+    standard output are written to as they are)."""
+    if not force and out_path != "-" and os.path.isfile(out_path):
+        raise FileExistsError(f"output {out_path!r} already exists; pass force=True (--force on the command line) "
+                              f"to replace it, or choose another output.")
 
 
 def _refuse_same_file(in_path: str, out_path: str) -> None:
@@ -669,7 +734,7 @@ def _added_values(p: Prediction, has_scope: bool, no_error: Any) -> list[Any]:
 
 def _score_parquet(in_path: str, out_path: str, text_columns: Sequence[str], *, model: str | Path | None, jobs: int,
                    chunk_size: int, on_error: str, prefix: str, progress: bool, only_in_scope: bool,
-                   output_format: str | None, start: float) -> ScoreSummary:
+                   output_format: str | None, start: float, force: bool) -> ScoreSummary:
     """``score_file`` for Parquet: record batch by record batch (flat memory), every input column and its
     type kept, the prediction columns typed (string, float64, bool), the same error rows and the same
     atomic output as CSV. Needs pyarrow (``pip install 'marksales[parquet]'``)."""
@@ -686,6 +751,7 @@ def _score_parquet(in_path: str, out_path: str, text_columns: Sequence[str], *, 
         raise FileNotFoundError(f"no input file {in_path!r}.")
     refuse_non_regular_input(in_path)
     _refuse_same_file(in_path, out_path)
+    _refuse_existing(out_path, force)
     model_path = None if model is None else str(model)
     classes, has_scope = _model_header(model_path, jobs)
     _check_only_in_scope(only_in_scope, has_scope)

@@ -12,6 +12,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from ._errors import MarksalesError
@@ -25,10 +26,19 @@ def _model(args: argparse.Namespace) -> Any:
 
 def _load(path: str | None, trusted: bool = False) -> Any:
     """A model by path, or the shipped one for None or the name ``default`` (so commands that take model
-    paths work outside a clone: ``marksales compare default my-model/ holdout.csv``)."""
+    paths work outside a clone: ``marksales compare holdout.csv --against my-model/``)."""
     from ._model import load_model
 
     return load_model(None if path in (None, "default") else path, trusted=trusted)
+
+
+def _no_model_among(paths: Sequence[str]) -> None:
+    """Data arguments that are models: the 0.2 order (``evaluate MODEL DATA``), answered with the fix."""
+    for path in paths:
+        p = Path(path)
+        if path == "default" or p.suffix == ".npz" or (p.is_dir() and (p / "model.npz").is_file()):
+            raise ValueError(f"{path!r} is a model, not labelled data; give it with --model (every command takes "
+                             f"the model as --model PATH), e.g. marksales evaluate data.csv --model {path}.")
 
 
 def _text_argument(value: str) -> str:
@@ -48,7 +58,7 @@ def _stdin_lines(stream: TextIO) -> Iterator[str]:
 
 def _cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
     model = _model(args)
-    texts = args.text if args.text else _stdin_lines(sys.stdin)
+    texts = [_text_argument(t) for t in args.text] if args.text else _stdin_lines(sys.stdin)
     for text in texts:
         p = model.classify(text)
         if args.json:
@@ -165,6 +175,7 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     from ._evaluation import evaluate_files, format_scope
     from ._report import format_report
 
+    _no_model_among(args.data)
     model = _model(args)
     report = evaluate_files(model, args.data, text_column=args.text_column, label_column=args.label_column)
     if args.json:
@@ -184,16 +195,18 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
     from ._corpus import read_labelled
     from ._report import evaluate_predictions, format_report
 
-    a = _load(args.model_a)
-    b = _load(args.model_b)
+    _no_model_among(args.data)
+    a = _load(args.model)
+    b = _load(args.against)
+    name_a, name_b = args.model or "default", args.against
     examples = read_labelled(args.data, text_column=args.text_column, label_column=args.label_column)
     texts = [e.text for e in examples]
     ys = [e.label for e in examples]
     pa, pb = a.predict_proba(texts), b.predict_proba(texts)
     ra = evaluate_predictions(ys, pa, a.classes)
     rb = evaluate_predictions(ys, pb, b.classes)
-    out.write(format_report(ra, f"A: {args.model_a}") + "\n\n")
-    out.write(format_report(rb, f"B: {args.model_b}") + "\n\n")
+    out.write(format_report(ra, f"A: {name_a}") + "\n\n")
+    out.write(format_report(rb, f"B: {name_b}") + "\n\n")
     la = [a.classes[i] for i in pa.argmax(axis=1)]
     lb = [b.classes[i] for i in pb.argmax(axis=1)]
     flips = [k for k in range(len(texts)) if la[k] != lb[k]]
@@ -231,6 +244,7 @@ def _score(args: argparse.Namespace, progress: bool, score_file: Any) -> Any:
         model=None if args.model == "default" else args.model,
         jobs=args.jobs, chunk_size=args.chunk_size, on_error=args.on_error, safe_csv=args.safe_csv,
         prefix=args.prefix, progress=progress, only_in_scope=args.in_scope_only, max_record_mb=args.max_record_mb,
+        delimiter=args.delimiter, force=args.force,
     )
 
 
@@ -254,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--label-column", default="label", help="column / key holding the label (default: label)")
 
     p = sub.add_parser("classify", help="classify texts given as arguments, or one per line on stdin")
-    p.add_argument("text", nargs="*", help="texts to classify (default: read lines from stdin)")
+    p.add_argument("text", nargs="*",
+                   help="texts to classify; '-' reads all of stdin and '@FILE' a whole file as one text (a "
+                        "multi-line posting). Without arguments each line of stdin is one text")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     with_model(p)
     p.set_defaults(func=_cmd_classify)
@@ -270,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-format", choices=["csv", "tsv", "jsonl", "parquet"],
                    help="default: from the extension or input")
     p.add_argument("--encoding", default="utf-8-sig", help="file encoding (default: UTF-8, with or without BOM)")
+    p.add_argument("--delimiter", metavar="CHAR",
+                   help="field delimiter of a CSV / TSV input and output, e.g. ';' (default: ',' for CSV, tab for TSV)")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: -1, all cores)")
     p.add_argument("--chunk-size", type=int, default=500, help="rows per chunk (default: 500)")
     p.add_argument("--on-error", choices=["mark", "fail"], default="mark",
@@ -284,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest record read, in millions of characters (default: 10); a longer JSON line is a "
                         "row error, a longer CSV/TSV record stops the run naming its line")
     p.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the chunks on this Dask cluster")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (as train --force does)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
-    p.add_argument("--model", metavar="PATH", help="a model directory or .npz (default: shipped)")
+    p.add_argument("--model", metavar="PATH", help="a model directory or .npz, or 'default' (the shipped model)")
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("explain", help="show the terms and sentences behind a decision")
@@ -319,17 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="report a model's accuracy on a labelled file")
-    p.add_argument("model", help="a model directory or .npz, or 'default' for the shipped model")
-    p.add_argument("data", nargs="+", help="labelled CSV / TSV / JSONL files")
+    p = sub.add_parser("evaluate", help="report a model's accuracy on labelled files")
+    p.add_argument("data", nargs="+", help="labelled CSV / TSV / JSONL files (realdev's TSV files as they are)")
+    p.add_argument("--model", metavar="PATH", help="a model directory or .npz, or 'default' (the shipped model)")
     with_columns(p)
     p.add_argument("--json", action="store_true", help="the whole report as one JSON object")
     p.set_defaults(func=_cmd_evaluate, trusted=False)
 
     p = sub.add_parser("compare", help="two models' reports side by side, and the predictions that flip")
-    p.add_argument("model_a", help="model A: a directory or .npz, or 'default'")
-    p.add_argument("model_b", help="model B: a directory or .npz, or 'default'")
     p.add_argument("data", nargs="+", help="labelled CSV / TSV / JSONL files")
+    p.add_argument("--model", metavar="PATH", help="model A: a directory or .npz, or 'default' (the shipped "
+                                                   "model, also when left out)")
+    p.add_argument("--against", metavar="PATH", required=True, help="model B: a directory or .npz, or 'default'")
     with_columns(p)
     p.add_argument("--examples", type=int, default=10, help="flipped examples to show (default: 10)")
     p.set_defaults(func=_cmd_compare)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import logging
 import os
 import re
 import warnings
@@ -31,6 +32,7 @@ MAX_METADATA_BYTES = 1 << 26
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)|[\r\n]+|\s*[\u2022\u25cf\u25aa\u00b7]\s*|\s+[-*]\s+(?=[A-Z])")
 _EDGE_PUNCT = re.compile(r"^\W+|\W+$")
+logger = logging.getLogger("marksales")
 
 
 class Model:
@@ -61,6 +63,7 @@ class Model:
         self.classes: tuple[str, ...] = portable.classes
         self._uniform = {c: 1.0 / len(self.classes) for c in self.classes}
         extra = portable.extra
+        self._stop_words = frozenset(extra.get("evidence_stop_words", ()))
         self.no_signal_threshold = float(extra.get("no_signal_threshold", 0.0))
         self._binary = len(self.classes) == 2
         if self._binary:
@@ -196,7 +199,9 @@ class Model:
         -------
         Explanation
             ``terms[label]``: the strongest terms toward each label; ``sentences``: every sentence
-            of a multi-sentence text with its own prediction (``most(label)`` ranks them).
+            of a multi-sentence text with its own prediction (``most(label)`` ranks them). Stop words
+            ("and", "will", "a": the list ``evidence`` ignores) are left out of the terms, though their
+            features count in the decision as every feature does.
 
         Examples
         --------
@@ -229,6 +234,8 @@ class Model:
             for w, c in hits:
                 key = _EDGE_PUNCT.sub("", w) or w
                 totals[key] = totals.get(key, np.zeros(k)) + row * (c / n_hits)
+        for word in self._stop_words.intersection(totals):
+            del totals[word]
         terms = {}
         for ci, label in enumerate(self.classes):
             ranked = sorted(((t, float(v[ci])) for t, v in totals.items() if v[ci] > 0), key=lambda x: -x[1])
@@ -465,7 +472,7 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
         pipeline, scope = split_pickled(_load_pickle(p, meta, trusted=trusted), p)
         from ._export import to_portable
 
-        extra = _extra_from_metadata(meta)
+        extra = _extra_from_metadata(meta, p)
         scope_meta = meta.get("scope") or {}
         portable = to_portable(pipeline, extra, scope=scope, scope_threshold=float(scope_meta.get("threshold", 0.5)),
                                other_label=str(scope_meta.get("other_label", "other")))
@@ -473,9 +480,12 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
     return _load_portable(p, trusted=trusted)
 
 
-def _extra_from_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+def _extra_from_metadata(meta: Mapping[str, Any], path: Path) -> dict[str, Any]:
     from ._export import english_stop_words
 
+    if "no_signal_threshold" not in meta:
+        logger.warning("%s has no model.json beside it with the no-signal threshold: no text will be marked "
+                       "no_signal. Load the model's whole folder, or keep model.json with the pickle.", path)
     return {"no_signal_threshold": float(meta.get("no_signal_threshold", 0.0)),
             "evidence_stop_words": english_stop_words()}
 

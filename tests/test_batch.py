@@ -304,3 +304,35 @@ def test_parquet_errors_leave_no_output(tmp_path):
     with pytest.raises(InputFileError, match="row 2: .*--on-error fail"):
         score_file(nulls, tmp_path / "out.parquet", jobs=1, on_error="fail")
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_semicolon_csv_is_scored_with_delimiter(tmp_path, capsys):
+    src = tmp_path / "export.csv"
+    src.write_text("id;titre;text\n1;a;Brand Manager\n2;b;\"Close deals; hit quota\"\n", encoding="utf-8")
+    # without the option: one column, and the error says which option fixes it
+    assert main(["score", str(src), "-o", str(tmp_path / "x.csv"), "--quiet", "--jobs", "1"]) == 1
+    assert "--delimiter" in capsys.readouterr().err
+    out = tmp_path / "scored.csv"
+    assert main(["score", str(src), "-o", str(out), "--delimiter", ";", "--quiet", "--jobs", "1"]) == 0
+    with out.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    assert [r["id"] for r in rows] == ["1", "2"] and rows[1]["text"] == "Close deals; hit quota"
+    assert [r["label"] for r in rows] == [p.label for p in classify(["Brand Manager", "Close deals; hit quota"])]
+
+
+@pytest.mark.parametrize("bad", ["", ";;", '"', "\n"])
+def test_a_bad_delimiter_is_refused_naming_the_option(tmp_path, bad):
+    src = tmp_path / "in.csv"
+    src.write_text("text\nSDR\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="delimiter must be one character"):
+        score_file(src, tmp_path / "out.csv", delimiter=bad)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_progress_of_a_file_shows_a_percentage_and_the_rows(tmp_path, capsys):
+    pytest.importorskip("tqdm")
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"Brand manager {i}"}) + "\n" for i in range(3000)), encoding="utf-8")
+    score_file(src, tmp_path / "out.jsonl", progress=True, chunk_size=500)
+    err = capsys.readouterr().err
+    assert "100%" in err and "3,000 rows" in err  # bytes against the file's size, and the rows beside them

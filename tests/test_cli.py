@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from marksales import classify
+from marksales import classify, load_model
 from marksales._cli import main
 
 
@@ -88,13 +88,13 @@ def test_train_evaluate_compare_round_trip(tmp_path, capsys):
     assert (out / "model.md").read_text().startswith("# marksales model card")
     assert main(["train", str(corpus), "-o", str(out), "--quiet"]) == 1  # exists, no --force
     assert "--force" in capsys.readouterr().err
-    assert main(["evaluate", str(out), str(corpus)]) == 0
+    assert main(["evaluate", str(corpus), "--model", str(out)]) == 0
     assert "macro-F1=" in capsys.readouterr().out
-    assert main(["compare", "models", str(out), str(corpus)]) == 0
+    assert main(["compare", str(corpus), "--model", "default", "--against", str(out)]) == 0
     report = capsys.readouterr().out
-    assert "A: models" in report and "predictions flip between A and B" in report
+    assert "A: default" in report and "predictions flip between A and B" in report
     assert main(["classify", "--model", str(out), "--json", "Brand Manager"]) == 0
-    assert json.loads(capsys.readouterr().out)["label"] in ("marketing", "sales")
+    assert json.loads(capsys.readouterr().out)["label"] == load_model(out).classify("Brand Manager").label
 
 
 def test_train_reports_corpus_problems_with_file_and_line(tmp_path, capsys):
@@ -118,12 +118,39 @@ def test_explain_reads_a_whole_posting_from_stdin_or_a_file(tmp_path, capsys, mo
     assert len(from_file["sentences"]) == 3  # one text of three lines, not the string "-" or "@..."
 
 
+def test_classify_reads_a_multi_line_posting_as_one_text(tmp_path, capsys, monkeypatch):
+    posting = "Brand Manager\nOwn the brand campaigns.\nWork with the media agency on TV and social."
+    (tmp_path / "posting.txt").write_text(posting, encoding="utf-8")
+    want = classify(posting).to_dict()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(posting))
+    assert main(["classify", "-", "--json"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()  # one text, one line of output
+    assert json.loads(line) == {"text": posting, **want}
+    assert main(["classify", "--json", f"@{tmp_path / 'posting.txt'}", "SDR"]) == 0
+    first, second = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    assert first == {"text": posting, **want} and second["text"] == "SDR"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(posting))
+    assert main(["classify", "--json"]) == 0  # without arguments: one text per line
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "MODEL", "DATA"], ["evaluate", "default", "DATA"],
+                                  ["compare", "MODEL", "DATA", "--against", "default"]])
+def test_a_model_given_where_the_data_goes_names_the_fix(tmp_path, capsys, argv):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "SDR", "label": "sales"}\n')
+    shipped = str(load_model().path.parent)  # a model directory, wherever the tests run from
+    assert main([{"DATA": str(data), "MODEL": shipped}.get(a, a) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert "is a model, not labelled data; give it with --model" in err
+
+
 def test_the_shipped_model_is_named_default_in_every_command(tmp_path, capsys):
     data = tmp_path / "d.jsonl"
     data.write_text('{"text": "SDR", "label": "sales"}\n{"text": "Brand Manager", "label": "marketing"}\n')
-    assert main(["compare", "default", "default", str(data)]) == 0
+    assert main(["compare", str(data), "--against", "default"]) == 0
     assert "0 of 2 predictions flip" in capsys.readouterr().out
-    assert main(["evaluate", "default", str(data)]) == 0
+    assert main(["evaluate", str(data), "--model", "default"]) == 0
     assert main(["classify", "--model", "default", "SDR"]) == 0
     assert main(["score", str(data), "-o", str(tmp_path / "o.jsonl"), "--model", "default", "--prefix", "p_",
                  "--quiet", "--jobs", "1"]) == 0

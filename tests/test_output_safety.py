@@ -95,7 +95,7 @@ def test_new_outputs_honour_the_umask_and_existing_ones_keep_their_mode(tmp_path
         existing = tmp_path / "old.jsonl"
         existing.write_text("x")
         os.chmod(existing, 0o640)
-        score_file(src, existing, jobs=1)
+        score_file(src, existing, jobs=1, force=True)
         assert stat.S_IMODE(os.stat(existing).st_mode) == 0o640
     finally:
         os.umask(old)
@@ -217,3 +217,16 @@ def test_workers_leave_when_their_parent_is_killed(tmp_path):
         time.sleep(0.1)
     os.kill(child, 9)
     pytest.fail("the worker outlived its parent")
+
+
+def test_an_existing_output_is_replaced_only_with_force(tmp_path, capsys):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "SDR"}])
+    out = tmp_path / "out.jsonl"
+    out.write_text("precious\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="already exists; pass force=True"):
+        score_file(src, out, jobs=1)
+    assert main(["score", str(src), "-o", str(out), "--quiet", "--jobs", "1"]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == "precious\n"  # nothing lost
+    assert main(["score", str(src), "-o", str(out), "--quiet", "--jobs", "1", "--force"]) == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["text"] == "SDR"

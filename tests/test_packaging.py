@@ -45,4 +45,6 @@ def test_installed_wheel_classifies_from_another_folder(wheel, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[0].startswith(str(target))
-    assert out[1] in ("marketing", "sales")
+    import marksales
+
+    assert out[1] == marksales.classify("Inside Sales Representative").label  # the same shipped model

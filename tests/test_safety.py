@@ -68,8 +68,8 @@ def test_a_crafted_pickle_vouched_for_by_its_own_model_json_never_runs(tmp_path,
     assert main(["classify", "--model", str(directory / "model.joblib"), "SDR"]) == 1
     assert "--trusted" in capsys.readouterr().err
     assert main(["info", "--model", str(directory)]) == 0
-    assert main(["evaluate", str(directory), str(data)]) == 0
-    assert main(["compare", str(directory), str(directory), str(data)]) == 0
+    assert main(["evaluate", str(data), "--model", str(directory)]) == 0
+    assert main(["compare", str(data), "--model", str(directory), "--against", str(directory)]) == 0
     assert main(["score", str(data), "-o", str(tmp_path / "out.jsonl"), "--model", str(directory),
                  "--jobs", "2", "--quiet", "--prefix", "pred_"]) == 0
     assert main(["score", str(data), "-o", str(tmp_path / "out2.jsonl"), "--model",

@@ -24,7 +24,7 @@ def test_train_on_a_small_corpus_gives_a_model_that_learns_it(tiny_corpus):
     got = [p.label for p in model.classify(MARKETING + SALES)]
     assert got == ["marketing"] * len(MARKETING) + ["sales"] * len(SALES)
     cv = model.metadata["cv"]
-    assert cv["n"] == len(MARKETING) + len(SALES) and 0.0 <= cv["macro_f1"] <= 1.0
+    assert cv["n"] == len(MARKETING) + len(SALES) and cv["n_splits"] == 3
 
 
 def test_saved_model_round_trips_and_pickle_agrees(tiny_corpus, tmp_path):
@@ -37,6 +37,24 @@ def test_saved_model_round_trips_and_pickle_agrees(tiny_corpus, tmp_path):
     assert np.max(np.abs(from_pickle.predict_proba(texts) - model.predict_proba(texts))) <= 1e-12
     for name in ("model.npz", "model.joblib", "model.json", "model.md"):
         assert (tmp_path / "m" / name).exists()
+
+
+def test_a_trusted_pickle_keeps_the_no_signal_rule_or_says_it_cannot(tiny_corpus, tmp_path, caplog):
+    import logging
+    import shutil
+
+    model = train([str(tiny_corpus)], params=FAST, n_splits=3)
+    model.save(tmp_path / "m")
+    with_json = load_model(tmp_path / "m" / "model.joblib", trusted=True)
+    assert with_json.no_signal_threshold == model.no_signal_threshold > 0
+    assert with_json.classify("").no_signal and with_json.classify("") == model.classify("")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(tmp_path / "m" / "model.joblib", alone / "model.joblib")
+    with caplog.at_level(logging.WARNING, logger="marksales"):
+        bare = load_model(alone / "model.joblib", trusted=True)
+    assert "no text will be marked no_signal" in caplog.text
+    assert bare.no_signal_threshold == 0.0
 
 
 def test_same_corpus_same_predictions_and_fingerprint(tiny_corpus, tmp_path):
