@@ -10,6 +10,7 @@ from collections.abc import Iterable as _Iterable
 from collections.abc import Iterator as _Iterator
 from typing import overload as _overload
 
+from ._batch import DEFAULT_CHUNK_SIZE as _DEFAULT_CHUNK_SIZE
 from ._batch import ScoreSummary, score_file, score_frame
 from ._batch import classify_chunks as _classify_chunks
 from ._errors import CorpusError, CorpusProblem, InputFileError, MarksalesError, ModelFileError, UntrustedModelError
@@ -46,7 +47,8 @@ def explain(text: str, *, top: int = 10) -> Explanation:
     return _default_model().explain(text, top=top)
 
 
-def classify_iter(texts: _Iterable[str], *, chunk_size: int = 2000, jobs: int = 1) -> _Iterator[Prediction]:
+def classify_iter(texts: _Iterable[str], *, chunk_size: int = _DEFAULT_CHUNK_SIZE,
+                  jobs: int = -1) -> _Iterator[Prediction]:
     """Classify any iterable of texts lazily and in order, over ``jobs`` processes; see ``classify_chunks``.
 
     Examples

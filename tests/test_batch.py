@@ -173,7 +173,7 @@ def test_an_interrupted_run_leaves_no_output(postings, tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "_score_chunk", flaky)
     out = tmp_path / "out.csv"
     with pytest.raises(KeyboardInterrupt):
-        score_file(postings, out, chunk_size=5)
+        score_file(postings, out, chunk_size=5, jobs=1)
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
@@ -336,3 +336,23 @@ def test_progress_of_a_file_shows_a_percentage_and_the_rows(tmp_path, capsys):
     score_file(src, tmp_path / "out.jsonl", progress=True, chunk_size=500)
     err = capsys.readouterr().err
     assert "100%" in err and "3,000 rows" in err  # bytes against the file's size, and the rows beside them
+
+
+@pytest.mark.parametrize("n_chunks, starts_workers", [(1, False), (8, False), (9, True)])
+def test_workers_start_only_for_inputs_longer_than_a_few_chunks(monkeypatch, n_chunks, starts_workers):
+    import joblib
+
+    from marksales import _batch
+
+    started = []
+    real = joblib.Parallel
+
+    def recording(*args, **kwargs):
+        started.append(kwargs.get("n_jobs"))
+        return real(*args, **{**kwargs, "n_jobs": 1})  # the same path, without paying for processes here
+
+    monkeypatch.setattr(joblib, "Parallel", recording)
+    texts = (TEXTS * 10)[: n_chunks * 10]
+    got = list(classify_chunks(texts, chunk_size=10, jobs=2))
+    assert bool(started) is starts_workers and _batch.WORKERS_AFTER_CHUNKS == 8
+    assert [p.label for p in got] == [p.label for p in classify(texts)]
