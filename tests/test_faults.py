@@ -76,7 +76,13 @@ def test_sigterm_during_train_leaves_no_model(tmp_path):
     out = tmp_path / "model"
     proc = subprocess.Popen([*CLI, "train", str(corpus), "-o", str(out), "--folds", "5"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    # the first progress line comes after main() installed its SIGTERM handler, and before any model is saved
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("marksales: read "):
+            break
+    assert seen and seen[-1].startswith("marksales: read "), seen
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0, err
