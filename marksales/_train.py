@@ -99,6 +99,8 @@ def train(
     else:
         files = _paths(corpus, "corpus") if corpus is not None else [str(p) for p in shipped_corpus_files()]
     dev_files = _paths(dev, "dev") if dev is not None else []
+    # read before training, so a dev file without the columns fails in a second, not after the folds
+    dev_examples = read_labelled(dev_files, text_column=text_column, label_column=label_column) if dev_files else []
     fitted = fit_model(files, read=read, text_column=text_column, label_column=label_column,
                        labels=allowed_labels, params=params,
                        grid=grid if grid is not None else (SEARCH_GRID if search else None), n_splits=n_splits,
@@ -106,7 +108,6 @@ def train(
     meta = dict(fitted.metadata)
     model = Model(fitted.portable, meta, None, fitted.pipeline, scope_pipeline=fitted.scope_pipeline)
     if dev_files:
-        dev_examples = read_labelled(dev_files, text_column=text_column, label_column=label_column)
         meta["dev"], _ = evaluate_examples(model, dev_examples)
         meta["dev"]["files"] = [short_name(p) for p in dev_files]
         # The dev probabilities as trained, of every dev row: a later install (other numpy, other

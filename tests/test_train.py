@@ -42,8 +42,9 @@ def test_saved_model_round_trips_and_pickle_agrees(tiny_corpus, tmp_path):
 def test_a_trusted_pickle_keeps_the_no_signal_rule_or_says_it_cannot(tiny_corpus, tmp_path, caplog):
     import logging
     import shutil
+    from dataclasses import replace
 
-    model = train([str(tiny_corpus)], params=FAST, n_splits=3)
+    model = train([str(tiny_corpus)], params=replace(FAST, word_min_df=1), n_splits=3)  # every text has evidence
     model.save(tmp_path / "m")
     with_json = load_model(tmp_path / "m" / "model.joblib", trusted=True)
     assert with_json.no_signal_threshold == model.no_signal_threshold > 0
@@ -181,3 +182,13 @@ def test_saving_switches_the_whole_model_at_once(tiny_corpus, tmp_path, monkeypa
     assert load_model(tmp_path / "m").metadata["fingerprint"] == new.metadata["fingerprint"]
     assert (tmp_path / "m" / "__init__.py").read_text() == "# kept\n"
     assert [p.name for p in tmp_path.iterdir() if "marksales-save" in p.name] == []  # no save folder left
+
+
+def test_a_dev_file_without_the_columns_fails_before_training(tiny_corpus, tmp_path, monkeypatch):
+    import marksales._train as train_module
+
+    dev = tmp_path / "dev.csv"
+    dev.write_text("body,function\nBrand manager,marketing\n", encoding="utf-8")
+    monkeypatch.setattr(train_module, "fit_model", lambda *a, **k: pytest.fail("trained before reading dev"))
+    with pytest.raises(CorpusError, match="no column 'text', 'label'"):
+        train([str(tiny_corpus)], params=FAST, n_splits=3, dev=str(dev))
