@@ -1,13 +1,15 @@
 """Batch scoring: throughput and memory of ``marksales score`` against the stock path, in one run.
 
-    python benchmarks/bench_batch.py [--rows 20000] [--memory-rows 100000 1000000] [--dask]
+    python benchmarks/bench_batch.py [--rows 20000] [--memory-rows 100000 1000000] [--dask] [--parquet]
 
 Generates synthetic postings (~2 KB each, no external data) into benchmarks/data/, then measures:
 - throughput file to file: the stock single-process path (``joblib.load`` of the shipped Pipeline, the csv
   module reading chunks, ``predict_proba``, csv writing) vs ``marksales score --jobs 2``; ratio;
 - peak RSS of the whole process tree (main process and workers, sampled every 50 ms) scoring files of
   each --memory-rows size, to show memory flat in file size;
-- with --dask, the same scoring on a ``dask.distributed.LocalCluster`` with two workers, rows/s.
+- with --dask, the same scoring on a ``dask.distributed.LocalCluster`` with two workers, rows/s;
+- with --parquet (pyarrow), the --memory-rows files as Parquet scored to Parquet: peak tree RSS beside
+  the CSV figure (issue 14: Parquet within the CSV figure).
 Targets (issue 3): throughput >= 1.8x stock on this 2-core machine; peak RSS <= 300 MiB, flat in file size.
 """
 
@@ -135,6 +137,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=20_000, help="rows for the throughput comparison")
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--dask", action="store_true", help="also score on a two-worker Dask LocalCluster")
+    parser.add_argument("--parquet", action="store_true", help="also score the memory files as Parquet")
     args = parser.parse_args()
 
     print(f"this machine runs two CPU-bound processes {machine_parallel_speedup():.2f}x faster than one", flush=True)
@@ -143,11 +146,12 @@ def main() -> int:
     out = DATA / "out.csv"
     stock_s, stock_rss = run([sys.executable, "-c", STOCK, pickle_path, str(src), str(out)])
     ours_s, ours_rss = run([sys.executable, "-m", "marksales", "score", str(src), "-o", str(out), "--jobs", "2",
-                            "--quiet"])
+                            "--quiet", "--force"])
     print(f"throughput, {args.rows} rows of ~2 KB: stock {args.rows / stock_s:8.0f} rows/s ({stock_rss:.0f} MiB), "
           f"marksales --jobs 2 {args.rows / ours_s:8.0f} rows/s ({ours_rss:.0f} MiB), ratio {stock_s / ours_s:.2f}x",
           flush=True)
-    ours1_s, _ = run([sys.executable, "-m", "marksales", "score", str(src), "-o", str(out), "--jobs", "1", "--quiet"])
+    ours1_s, _ = run([sys.executable, "-m", "marksales", "score", str(src), "-o", str(out), "--jobs", "1", "--quiet",
+                      "--force"])
     print(f"  marksales --jobs 1: {args.rows / ours1_s:8.0f} rows/s, ratio {stock_s / ours1_s:.2f}x", flush=True)
 
     if args.dask:
@@ -158,7 +162,7 @@ def main() -> int:
             "from marksales import score_file\n"
             "with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as c, Client(c), "
             "parallel_config(backend='dask'):\n"
-            "    t = time.perf_counter(); s = score_file(sys.argv[1], sys.argv[2], jobs=2)\n"
+            "    t = time.perf_counter(); s = score_file(sys.argv[1], sys.argv[2], jobs=2, force=True)\n"
             "    print(s.rows / (time.perf_counter() - t))\n"
         )
         res = subprocess.run([sys.executable, "-c", code, str(src), str(out)], capture_output=True, text=True,
@@ -169,9 +173,22 @@ def main() -> int:
     for rows in args.memory_rows:
         path = make_postings(DATA / f"postings-{rows}.csv", rows, seed=1)
         seconds, peak = run([sys.executable, "-m", "marksales", "score", str(path), "-o", str(out), "--jobs", "2",
-                             "--quiet"])
+                             "--quiet", "--force"])
         print(f"memory, {rows:>8} rows ({path.stat().st_size / 2**20:,.0f} MiB file): peak tree RSS {peak:6.1f} MiB, "
               f"{rows / seconds:,.0f} rows/s", flush=True)
+        if args.parquet:
+            import pyarrow.csv as pacsv
+            import pyarrow.parquet as pq
+
+            pq_in, pq_out = path.with_suffix(".parquet"), DATA / "out.parquet"
+            if not pq_in.exists():
+                pq.write_table(pacsv.read_csv(path), pq_in, row_group_size=10_000)
+            seconds, peak = run([sys.executable, "-m", "marksales", "score", str(pq_in), "-o", str(pq_out), "--jobs",
+                                 "2", "--quiet", "--force"])
+            size = pq_in.stat().st_size / 2**20
+            print(f"  the same as Parquet ({size:,.0f} MiB file): peak tree RSS {peak:6.1f} MiB, "
+                  f"{rows / seconds:,.0f} rows/s", flush=True)
+            pq_out.unlink(missing_ok=True)
     out.unlink(missing_ok=True)
     return 0
 

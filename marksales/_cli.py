@@ -295,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-error", choices=["mark", "fail"], default="mark",
                    help="a row without usable text: mark it in the error column (default) or stop")
     p.add_argument("--safe-csv", nargs="?", const="added", default="off", choices=["off", "added", "all"],
-                   help="neutralise spreadsheet formulas (= + - @) in added columns, or 'all' columns")
+                   help="neutralise cells starting with = + - @ (spreadsheet formulas): in the added columns (the flag "
+                        "alone), or in 'all' columns (default: off)")
     p.add_argument("--prefix", default="", help="prefix for the added column names")
     p.add_argument("--in-scope-only", action="store_true",
                    help="write only rows that are marketing or sales work (and rows with an error); by default "
