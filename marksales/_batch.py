@@ -36,6 +36,7 @@ from ._io import (
     check_encoding,
     exit_with_parent,
     format_of,
+    is_descriptor_path,
     refuse_non_regular_input,
     same_file_as_stdin,
 )
@@ -129,17 +130,31 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 WORKERS_AFTER_CHUNKS = 8
 
 
-def _parallel_map(model_path: str | None, chunks: Iterable[Sequence[str | None]], jobs: int
-                  ) -> Iterator[list[Prediction | None]]:
-    """Score chunks in input order: in this process for ``jobs == 1`` or a short input (at most
-    ``WORKERS_AFTER_CHUNKS`` chunks), else through joblib."""
+def _parallel_map(model_path: str | None, chunks: Iterable[Sequence[str | None]], jobs: int, *,
+                  lazy: bool = False) -> Iterator[list[Prediction | None]]:
+    """Score chunks in input order; an input of at most ``WORKERS_AFTER_CHUNKS`` chunks (any input for
+    ``jobs == 1``) in this process. ``lazy`` (an iterable read as it goes): the first chunks are scored
+    here and yielded at once, and workers take over from the chunk after them. Otherwise (a file, written
+    at the end anyway) those chunks are read ahead, and a longer input goes to the workers whole."""
     chunks = iter(chunks)
-    held = list(itertools.islice(chunks, WORKERS_AFTER_CHUNKS + 1)) if jobs != 1 else []
-    if jobs == 1 or len(held) <= WORKERS_AFTER_CHUNKS:
-        for chunk in itertools.chain(held, chunks):
+    if jobs == 1:
+        for chunk in chunks:
             yield _score_chunk(model_path, chunk)
         return
-    chunks = itertools.chain(held, chunks)
+    if lazy:
+        for chunk in itertools.islice(chunks, WORKERS_AFTER_CHUNKS):
+            yield _score_chunk(model_path, chunk)
+        following = next(chunks, None)
+        if following is None:
+            return
+        chunks = itertools.chain([following], chunks)
+    else:
+        held = list(itertools.islice(chunks, WORKERS_AFTER_CHUNKS + 1))
+        if len(held) <= WORKERS_AFTER_CHUNKS:  # a short input: the workers' start would never pay
+            for chunk in held:
+                yield _score_chunk(model_path, chunk)
+            return
+        chunks = itertools.chain(held, chunks)
     from concurrent.futures.process import BrokenProcessPool
 
     from joblib import Parallel, delayed
@@ -171,9 +186,10 @@ def classify_chunks(texts: Iterable[str], *, model: str | Path | None = None, ch
         Texts per chunk sent to a worker.
     jobs : int
         Worker processes; -1 (the default, as on the command line) uses every core, 1 scores in this
-        process. Workers start only once the input has more than ``WORKERS_AFTER_CHUNKS`` chunks (4,000
-        texts at the default chunk size): starting them costs about a second, which shorter inputs never
-        pay back, so those are scored in this process whatever ``jobs`` says.
+        process. The first ``WORKERS_AFTER_CHUNKS`` chunks (4,000 texts at the default chunk size) are
+        scored in this process, each yielded as it is done, so results come as the input is read;
+        workers start only for the chunks after them, since starting them costs about a second, which
+        shorter inputs never pay back.
 
     Yields
     ------
@@ -193,7 +209,7 @@ def classify_chunks(texts: Iterable[str], *, model: str | Path | None = None, ch
             yield t
 
     _model_header(model_path, jobs)  # a broken model fails here, before any text is read
-    for result in _parallel_map(model_path, _chunks(checked(), chunk_size), jobs):
+    for result in _parallel_map(model_path, _chunks(checked(), chunk_size), jobs, lazy=True):
         yield from result  # type: ignore[misc]  # no None: every text was checked
 
 
@@ -380,7 +396,7 @@ class _Writer:
             # inside a cell is quoted too (with "\n" it was not, and readers saw one row more). Each row
             # then ends in "\n" as before.
             self._buffer = io.StringIO()
-            self.writer = csv.writer(self._buffer, delimiter=delimiter or ("\t" if fmt == "tsv" else ","),
+            self.writer = csv.writer(self._buffer, delimiter="\t" if fmt == "tsv" else (delimiter or ","),
                                      lineterminator="\r\n")
             self._row(self._safe(self.columns, passthrough=True))
 
@@ -474,7 +490,8 @@ def score_file(
         The longest record read, in millions of characters.
     delimiter : str, optional
         The field delimiter of a CSV / TSV input (one character, e.g. ";" for a spreadsheet export in
-        many locales); a CSV / TSV output uses it too. Default: "," for CSV, tab for TSV.
+        many locales); a CSV output uses it too (a TSV output keeps the tab). Default: "," for CSV, tab for
+        TSV. Refused for JSONL and Parquet input.
     force : bool
         Replace an existing output file. Without it an existing file is refused before anything is read,
         as ``Model.save`` refuses an existing model (pipes, devices and "-" are always written to).
@@ -510,6 +527,10 @@ def score_file(
                          f"{describe(delimiter)}; e.g. --delimiter ';'.")
     limit = int(max_record_mb * 2**20)
     check_encoding(encoding)
+    if delimiter is not None and (_is_parquet(in_path, file_format)
+                                  or (in_path != "-" or file_format) and format_of(in_path, file_format) == "jsonl"):
+        raise ValueError("delimiter applies to CSV / TSV input; JSONL and Parquet have no field delimiter. Leave "
+                         "out --delimiter.")
     if _is_parquet(in_path, file_format):
         return _score_parquet(in_path, out_path, text_columns, model=model, jobs=jobs, chunk_size=chunk_size,
                               on_error=on_error, prefix=prefix, progress=progress, only_in_scope=only_in_scope,
@@ -643,7 +664,7 @@ def _format_or(path: str, default: str) -> str:
 def _refuse_existing(out_path: str, force: bool) -> None:
     """One rule with ``Model.save``: an existing output file is replaced only when asked (pipes, devices and
     standard output are written to as they are)."""
-    if not force and out_path != "-" and os.path.isfile(out_path):
+    if not force and out_path != "-" and os.path.isfile(out_path) and not is_descriptor_path(out_path):
         raise FileExistsError(f"output {out_path!r} already exists; pass force=True (--force on the command line) "
                               f"to replace it, or choose another output.")
 
@@ -668,8 +689,12 @@ def _progress_bar(enabled: bool, total: int | None = None) -> Any:
 
 
 def score_frame(frame: Any, text_columns: Sequence[str] = ("text",), *, model: str | Path | None = None,
-                jobs: int = -1, chunk_size: int = DEFAULT_CHUNK_SIZE, prefix: str = "") -> Any:
+                jobs: int = 1, chunk_size: int = DEFAULT_CHUNK_SIZE, prefix: str = "") -> Any:
     """Score a pandas DataFrame: a copy with the prediction columns added, same index, same order.
+
+    ``jobs`` defaults to 1 here, unlike elsewhere: ``score_frame`` is what Dask maps over partitions, and
+    a partition scored inside a Dask worker must not start worker processes of its own. Pass ``jobs=-1``
+    for a large frame on one machine.
 
     The columns are those ``score_file`` adds (``label``, ``score``, ``p_<class>``, ``evidence``,
     ``no_signal``, ``relevance``, ``in_scope``, ``error``, each after ``prefix``). A row whose text cells

@@ -32,22 +32,36 @@ def _load(path: str | None, trusted: bool = False) -> Any:
     return load_model(None if path in (None, "default") else path, trusted=trusted)
 
 
-def _no_model_among(paths: Sequence[str]) -> None:
-    """Data arguments that are models: the 0.2 order (``evaluate MODEL DATA``), answered with the fix."""
-    for path in paths:
-        p = Path(path)
-        if path == "default" or p.suffix == ".npz" or (p.is_dir() and (p / "model.npz").is_file()):
-            raise ValueError(f"{path!r} is a model, not labelled data; give it with --model (every command takes "
-                             f"the model as --model PATH), e.g. marksales evaluate data.csv --model {path}.")
+def _no_model_among(paths: Sequence[str], command: str) -> None:
+    """Data arguments that are models: the 0.2 order (``evaluate MODEL DATA``, ``compare A B DATA``),
+    answered with the fix."""
+    models = [p for p in paths if p == "default" or Path(p).suffix == ".npz"
+              or (Path(p).is_dir() and (Path(p) / "model.npz").is_file())]
+    if not models:
+        return
+    data = " ".join(p for p in paths if p not in models) or "DATA"
+    fix = (f"marksales evaluate {data} --model {models[0]}" if command == "evaluate" else
+           f"marksales compare {data} --model {models[0]} --against {models[-1] if len(models) > 1 else 'B'}")
+    raise ValueError(f"{models[0]!r} is a model, not labelled data; every command takes its model as --model PATH "
+                     f"(compare the second as --against PATH), e.g. {fix}.")
 
 
 def _text_argument(value: str) -> str:
-    """``-`` reads standard input, ``@FILE`` reads a file (UTF-8): a whole multi-line posting as one text."""
+    """``-`` reads standard input, ``@FILE`` reads a file (both UTF-8): a whole multi-line posting as one
+    text. ``@@...`` is the literal text ``@...``."""
     if value == "-":
-        return sys.stdin.read()
+        buffer = getattr(sys.stdin, "buffer", None)
+        return buffer.read().decode("utf-8-sig", errors="replace") if buffer is not None else sys.stdin.read()
+    if value.startswith("@@"):
+        return value[1:]
     if value.startswith("@") and len(value) > 1:
-        with open(value[1:], encoding="utf-8-sig") as f:
-            return f.read()
+        try:
+            with open(value[1:], encoding="utf-8-sig", errors="replace") as f:
+                return f.read()
+        except OSError as exc:
+            raise ValueError(f"{value!r}: cannot read the file {value[1:]!r} ({exc.strerror or exc}); an argument "
+                             f"starting with @ names a file to read as one text, and @@ starts a literal @ "
+                             f"(marksales classify '@@home sales').") from None
     return value
 
 
@@ -58,6 +72,8 @@ def _stdin_lines(stream: TextIO) -> Iterator[str]:
 
 def _cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
     model = _model(args)
+    if args.text.count("-") > 1:
+        raise ValueError("'-' (all of standard input as one text) can be given once.")
     texts = [_text_argument(t) for t in args.text] if args.text else _stdin_lines(sys.stdin)
     for text in texts:
         p = model.classify(text)
@@ -175,7 +191,7 @@ def _cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     from ._evaluation import evaluate_files, format_scope
     from ._report import format_report
 
-    _no_model_among(args.data)
+    _no_model_among(args.data, "evaluate")
     model = _model(args)
     report = evaluate_files(model, args.data, text_column=args.text_column, label_column=args.label_column)
     if args.json:
@@ -195,7 +211,10 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
     from ._corpus import read_labelled
     from ._report import evaluate_predictions, format_report
 
-    _no_model_among(args.data)
+    _no_model_among(args.data, "compare")
+    if args.against is None:
+        raise ValueError("compare needs the second model as --against PATH, e.g. marksales compare holdout.csv "
+                         "--model default --against my-model/.")
     a = _load(args.model)
     b = _load(args.against)
     name_a, name_b = args.model or "default", args.against
@@ -272,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="classify texts given as arguments, or one per line on stdin")
     p.add_argument("text", nargs="*",
                    help="texts to classify; '-' reads all of stdin and '@FILE' a whole file as one text (a "
-                        "multi-line posting). Without arguments each line of stdin is one text")
+                        "multi-line posting), '@@...' is a literal '@...'. Without arguments each line of stdin "
+                        "is one text")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     with_model(p)
     p.set_defaults(func=_cmd_classify)
@@ -352,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", nargs="+", help="labelled CSV / TSV / JSONL files")
     p.add_argument("--model", metavar="PATH", help="model A: a directory or .npz, or 'default' (the shipped "
                                                    "model, also when left out)")
-    p.add_argument("--against", metavar="PATH", required=True, help="model B: a directory or .npz, or 'default'")
+    p.add_argument("--against", metavar="PATH", help="model B (required): a directory or .npz, or 'default'")
     with_columns(p)
     p.add_argument("--examples", type=int, default=10, help="flipped examples to show (default: 10)")
     p.set_defaults(func=_cmd_compare)

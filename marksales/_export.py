@@ -53,8 +53,8 @@ def to_portable(pipeline: Any, extra: dict[str, Any] | None = None, *, scope: An
     calibration = "sigmoid" if calibrated else None
     problem = layout_problem(specs, calibration, vocabs)
     if problem:
-        raise ValueError(f"this Pipeline cannot be exported: {problem}. marksales exports the Pipelines its "
-                         f"trainer builds (build_pipeline).")
+        raise ValueError(f"this Pipeline cannot be exported: {problem}; marksales exports the Pipelines its "
+                         f"trainer makes (marksales.train).")
     return PortableModel(
         classes=tuple(str(c) for c in lr.classes_),
         vectorizers=tuple(specs),

@@ -159,6 +159,10 @@ def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.
     for counts, min_df in blocks:
         x_train = counts[train_idx]
         keep = np.flatnonzero(np.asarray((x_train > 0).sum(axis=0)).ravel() >= min_df)
+        if keep.size == 0:  # no term of this block in min_df of the fold's texts (a tiny corpus): no columns
+            train_parts.append(sp.csr_matrix((len(train_idx), 0)))
+            test_parts.append(sp.csr_matrix((len(test_idx), 0)))
+            continue
         tfidf = TfidfTransformer(sublinear_tf=True).fit(x_train[:, keep])
         train_parts.append(tfidf.transform(x_train[:, keep]))
         test_parts.append(tfidf.transform(counts[test_idx][:, keep]))
@@ -463,8 +467,8 @@ def _warm_worker() -> None:
 
     exit_with_parent()
     import scipy.sparse  # noqa: F401
+    import sklearn.feature_extraction.text  # noqa: F401
     import sklearn.linear_model  # noqa: F401
-    import sklearn.preprocessing  # noqa: F401
 
 
 def _start_workers() -> threading.Thread | None:

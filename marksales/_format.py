@@ -293,7 +293,11 @@ class PortableModel:
                     f"{source}: vocabulary {spec.name!r} has {len(vocab)} terms, the header declares {n}"
                 )
             vocabularies.append(vocab)
-            idfs.append(_floats(need(f"idf_{i}"), (n,), f"idf of {spec.name!r}", source))
+            idf = _floats(need(f"idf_{i}"), (n,), f"idf of {spec.name!r}", source)
+            if idf.size and not float(idf.min()) >= 1.0:  # smoothed idf is 1 + log(...) >= 1: norms stay positive
+                raise ModelFileError(f"{source}: the idf of {spec.name!r} has values below 1, which no trained model "
+                                     f"has; the file was changed. Retrain with `marksales train`.")
+            idfs.append(idf)
 
         problem = layout_problem(specs, calibration, vocabularies)
         if problem:

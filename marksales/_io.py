@@ -128,12 +128,19 @@ def _umask() -> int:
     return mask
 
 
+def is_descriptor_path(path: str) -> bool:
+    """``/proc/self/fd/N``, ``/dev/fd/N``, ``/dev/stdout`` and the like: an already open file, written to as it
+    is (never replaced by a rename), whatever it points to."""
+    return os.path.abspath(path).startswith(("/proc/self/fd/", "/dev/fd/", "/dev/std"))
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, encoding: str, *, errors: str = "strict", binary: bool = False) -> Iterator[IO[Any]]:
     """A text stream (``binary``: a byte stream) that becomes ``path`` only when the block finishes without an
     exception.
 
-    ``-`` is standard output; a target that exists and is not a regular file is written through.
+    ``-`` is standard output; a target that exists and is not a regular file, or is an open descriptor's
+    path (``is_descriptor_path``), is written through.
     """
     if path == "-":
         out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, errors=errors, newline="", write_through=False)
@@ -152,7 +159,7 @@ def atomic_output(path: str, encoding: str, *, errors: str = "strict", binary: b
         mode: int | None = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         mode = None
-    if mode is not None and not stat.S_ISREG(mode):  # /dev/null, a FIFO, /proc/self/fd/1: never replace the node
+    if mode is not None and (not stat.S_ISREG(mode) or is_descriptor_path(path)):  # /dev/null, a FIFO, fd/1
         with (open(path, "wb") if binary else open(path, "w", encoding=encoding, errors=errors,
                                                       newline="")) as through:
             yield through

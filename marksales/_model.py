@@ -32,7 +32,7 @@ MAX_METADATA_BYTES = 1 << 26
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)|[\r\n]+|\s*[\u2022\u25cf\u25aa\u00b7]\s*|\s+[-*]\s+(?=[A-Z])")
 _EDGE_PUNCT = re.compile(r"^\W+|\W+$")
-logger = logging.getLogger("marksales")
+logger = logging.getLogger(__name__)
 
 
 class Model:
@@ -168,8 +168,8 @@ class Model:
     def relevance(self, texts: Iterable[str]) -> np.ndarray:
         """The scope head's calibrated probabilities that each text is marketing or sales work, shape (n,).
 
-        Raw, like ``predict_proba``: the no-signal rule is not applied. ``ModelFileError`` for a model
-        without a scope head.
+        Raw, like ``predict_proba``: ``in_scope``'s rule (no known content word, never in scope) is not
+        applied. ``ModelFileError`` for a model without a scope head.
         """
         if not self.has_scope:
             raise ModelFileError("this model has no scope head (it was trained without out-of-scope texts); "
@@ -474,8 +474,12 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Mode
 
         extra = _extra_from_metadata(meta, p)
         scope_meta = meta.get("scope") or {}
-        portable = to_portable(pipeline, extra, scope=scope, scope_threshold=float(scope_meta.get("threshold", 0.5)),
-                               other_label=str(scope_meta.get("other_label", "other")))
+        try:
+            portable = to_portable(pipeline, extra, scope=scope,
+                                   scope_threshold=float(scope_meta.get("threshold", 0.5)),
+                                   other_label=str(scope_meta.get("other_label", "other")))
+        except ValueError as exc:  # a Pipeline outside the layout the trainer makes
+            raise ModelFileError(f"{str(p)!r}: {exc} Retrain with `marksales train`.") from None
         return Model(portable, meta, p, pipeline, trusted=trusted, scope_pipeline=scope)
     return _load_portable(p, trusted=trusted)
 

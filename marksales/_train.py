@@ -6,12 +6,14 @@ The public face of retraining. The fitting is ``_fit.fit_model``'s; this module 
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ._corpus import Example, checked, labelled_example, read_labelled, shipped_corpus_files
-from ._errors import CorpusProblem, type_error
+from ._errors import CorpusError, CorpusProblem, type_error
 from ._evaluation import evaluate_examples
 from ._fit import SEARCH_GRID, Params, fit_model, short_name
 from ._model import Model
@@ -86,11 +88,19 @@ def train(
     Examples
     --------
     >>> from marksales import train
-    >>> texts = ["Brand manager", "Account executive"] * 10
-    >>> model = train(texts=texts, labels=["marketing", "sales"] * 10, n_splits=2)  # doctest: +SKIP
+    >>> marketing = ["Brand campaign manager", "Brand campaign lead", "Campaign and brand planner",
+    ...              "Brand PR campaign officer", "Brand content and campaign writer"]
+    >>> sales = ["Account sales executive", "Sales account rep", "Inside sales account closer",
+    ...          "Key account sales manager", "Field sales account executive"]
+    >>> model = train(texts=marketing + sales, labels=["marketing"] * 5 + ["sales"] * 5, n_splits=2)
+    >>> model.classes
+    ('marketing', 'sales')
     """
     read = None
     if texts is not None or labels is not None:
+        if corpus is not None and texts is None:
+            raise TypeError("labels= is the labels of texts= (since 0.3); for the set of allowed labels of a "
+                            "corpus, pass allowed_labels=.")
         if corpus is not None:
             raise TypeError("pass either corpus (files or a DataFrame) or texts= and labels=, not both.")
         files, read = ["<texts>"], _in_memory(texts, labels)
@@ -98,12 +108,18 @@ def train(
         files, read = ["<DataFrame>"], _from_frame(corpus, text_column, label_column)
     else:
         files = _paths(corpus, "corpus") if corpus is not None else [str(p) for p in shipped_corpus_files()]
+    grid = grid if grid is not None else (SEARCH_GRID if search else None)
+    if grid is not None:  # every setting of the grid is checked now, not after the text is analysed
+        base = params or Params()
+        keys = sorted(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            replace(base, **dict(zip(keys, values)))
     dev_files = _paths(dev, "dev") if dev is not None else []
     # read before training, so a dev file without the columns fails in a second, not after the folds
     dev_examples = read_labelled(dev_files, text_column=text_column, label_column=label_column) if dev_files else []
     fitted = fit_model(files, read=read, text_column=text_column, label_column=label_column,
                        labels=allowed_labels, params=params,
-                       grid=grid if grid is not None else (SEARCH_GRID if search else None), n_splits=n_splits,
+                       grid=grid, n_splits=n_splits,
                        progress=progress, other_label=other_label, on_conflict=on_conflict)
     meta = dict(fitted.metadata)
     model = Model(fitted.portable, meta, None, fitted.pipeline, scope_pipeline=fitted.scope_pipeline)
@@ -139,7 +155,7 @@ def _in_memory(texts: Iterable[str] | None, labels: Iterable[str] | None) -> Cal
         problems: list[CorpusProblem] = []
         examples = [labelled_example(t, y, None, "<texts>", i, problems)
                     for i, (t, y) in enumerate(zip(text_list, label_list), start=1)]
-        return checked([e for e in examples if e is not None], problems, "texts")
+        return checked([e for e in examples if e is not None], problems, "<texts>")
 
     return read
 
@@ -147,8 +163,9 @@ def _in_memory(texts: Iterable[str] | None, labels: Iterable[str] | None) -> Cal
 def _from_frame(frame: Any, text_column: str, label_column: str) -> Callable[[], list[Example]]:
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
-        raise ValueError(f"the DataFrame has no column {', '.join(map(repr, missing))} (its columns are "
-                         f"{', '.join(map(repr, map(str, frame.columns)))}); pass text_column= / label_column=.")
+        message = (f"the DataFrame has no column {', '.join(map(repr, missing))} (its columns are "
+                   f"{', '.join(map(repr, map(str, frame.columns)))}); pass text_column= / label_column=.")
+        raise CorpusError(message, [CorpusProblem("missing_column", message, "<DataFrame>")])
     forms = frame["form"].tolist() if "form" in frame.columns else [None] * len(frame)
 
     def read() -> list[Example]:
@@ -156,7 +173,7 @@ def _from_frame(frame: Any, text_column: str, label_column: str) -> Callable[[],
         rows = zip(frame[text_column].tolist(), frame[label_column].tolist(), forms)
         # NaN cells are floats: labelled_example reports them as empty or not a string, by row
         examples = [labelled_example(t, y, f, "<DataFrame>", i, problems) for i, (t, y, f) in enumerate(rows, start=1)]
-        return checked([e for e in examples if e is not None], problems, "the DataFrame")
+        return checked([e for e in examples if e is not None], problems, "<DataFrame>")
 
     return read
 

@@ -22,24 +22,24 @@ class Prediction:
         How much the text says about the task: the summed absolute weight of the model's known
         content words that occur in it (stop words excluded). 0.0 when no known word occurs.
     no_signal : bool
-        True when ``evidence`` is below the model's threshold (empty text, "The cat sat on the mat",
-        lorem ipsum). Then ``probabilities`` are uniform, ``score`` is ``1 / n_classes`` and ``label``
-        is only the model's best guess: treat it as "unknown".
+        True when ``evidence`` is below the model's threshold (empty text, lorem ipsum, a short title
+        of rare words). Then ``probabilities`` are uniform, ``score`` is ``1 / n_classes`` and ``label``
+        is only the model's best guess: treat the lean as "unknown".
     relevance : float or None
         The calibrated probability that the text describes marketing or sales work at all (the scope
         head). ``None`` when the model has no scope head (a model trained without out-of-scope texts,
         or a format-1 file): then scope is unknown.
     in_scope : bool or None
         The one field to filter on: True when the text is marketing or sales work, that is
-        ``relevance >= `` the model's scope threshold and the text has signal (``no_signal`` texts are
-        never in scope). ``None`` when the model has no scope head.
+        ``relevance >= `` the model's scope threshold, for a text with at least one known content word
+        (``evidence > 0``; a ``no_signal`` text can be in scope). ``None`` when the model has no scope head.
 
     Notes
     -----
     The three questions read independently. ``label``/``score``/``probabilities`` are the
     marketing-vs-sales lean, reported for every text, in scope or not (how sales-like an engineering
     posting reads); ``in_scope`` says whether that lean describes marketing or sales work at all;
-    ``no_signal`` says the text carries too little known vocabulary for either answer.
+    ``no_signal`` says the text carries too little known vocabulary for the lean.
     """
 
     label: str

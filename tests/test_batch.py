@@ -356,3 +356,28 @@ def test_workers_start_only_for_inputs_longer_than_a_few_chunks(monkeypatch, n_c
     got = list(classify_chunks(texts, chunk_size=10, jobs=2))
     assert bool(started) is starts_workers and _batch.WORKERS_AFTER_CHUNKS == 8
     assert [p.label for p in got] == [p.label for p in classify(texts)]
+
+
+def test_classify_chunks_with_workers_allowed_still_yields_as_it_reads():
+    read = []
+
+    def source():
+        for i, t in enumerate(TEXTS * 100):
+            read.append(i)
+            yield t
+
+    got = classify_chunks(source(), chunk_size=10, jobs=2)
+    first = next(got)
+    assert first == classify(TEXTS[0]) and len(read) <= 11  # one chunk (and the look at the next), not nine
+    got.close()
+
+
+def test_delimiter_is_refused_where_there_is_none_and_leaves_tsv_output_alone(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id;text\n1;SDR\n", encoding="utf-8")
+    score_file(src, tmp_path / "out.tsv", delimiter=";", jobs=1)
+    assert (tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()[0].startswith("id\ttext\tlabel")
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text('{"text": "SDR"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="JSONL and Parquet have no field delimiter"):
+        score_file(jsonl, tmp_path / "out.jsonl", delimiter=";")

@@ -132,17 +132,24 @@ def test_classify_reads_a_multi_line_posting_as_one_text(tmp_path, capsys, monke
     monkeypatch.setattr(sys, "stdin", io.StringIO(posting))
     assert main(["classify", "--json"]) == 0  # without arguments: one text per line
     assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["classify", "--json", "@@home sales rep"]) == 0  # @@: a literal @
+    assert json.loads(capsys.readouterr().out)["text"] == "@home sales rep"
+    assert main(["classify", f"@{tmp_path / 'missing.txt'}"]) == 1
+    assert "starting with @ names a file" in capsys.readouterr().err
+    assert main(["classify", "-", "-"]) == 1
 
 
 @pytest.mark.parametrize("argv", [["evaluate", "MODEL", "DATA"], ["evaluate", "default", "DATA"],
-                                  ["compare", "MODEL", "DATA", "--against", "default"]])
+                                  ["compare", "MODEL", "DATA", "--against", "default"],
+                                  ["compare", "MODEL", "default", "DATA"]])
 def test_a_model_given_where_the_data_goes_names_the_fix(tmp_path, capsys, argv):
     data = tmp_path / "d.jsonl"
     data.write_text('{"text": "SDR", "label": "sales"}\n')
     shipped = str(load_model().path.parent)  # a model directory, wherever the tests run from
     assert main([{"DATA": str(data), "MODEL": shipped}.get(a, a) for a in argv]) == 1
     err = capsys.readouterr().err
-    assert "is a model, not labelled data; give it with --model" in err
+    assert "is a model, not labelled data; every command takes its model as --model PATH" in err
+    assert f"e.g. marksales {argv[0]} {data} --model " in err
 
 
 def test_the_shipped_model_is_named_default_in_every_command(tmp_path, capsys):

@@ -159,3 +159,13 @@ def test_deeply_nested_model_json_is_one_clear_error(tmp_path, model):
     shutil.copy(model.path, tmp_path / "model.npz")
     (tmp_path / "model.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
     _refused_cheaply(tmp_path, "unreadable")
+
+
+def test_an_idf_below_one_is_refused_rather_than_dividing_by_zero(model):
+    """Smoothed idf is at least 1, so every block's norm is positive; a crafted tiny idf would make it 0."""
+    from marksales._format import PortableModel
+
+    arrays = _arrays(model)
+    arrays["idf_0"] = np.full_like(arrays["idf_0"], 1e-200)
+    with pytest.raises(ModelFileError, match="idf of .* below 1"):
+        PortableModel.from_bytes(_npz(arrays))

@@ -230,3 +230,15 @@ def test_an_existing_output_is_replaced_only_with_force(tmp_path, capsys):
     assert out.read_text(encoding="utf-8") == "precious\n"  # nothing lost
     assert main(["score", str(src), "-o", str(out), "--quiet", "--jobs", "1", "--force"]) == 0
     assert json.loads(out.read_text(encoding="utf-8"))["text"] == "SDR"
+
+
+def test_proc_self_fd_1_is_written_through_when_stdout_is_a_file(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": "SDR"}, {"text": "Brand Manager"}])
+    target = tmp_path / "captured.jsonl"
+    with open(target, "w", encoding="utf-8") as stdout:
+        done = subprocess.run([sys.executable, "-m", "marksales", "score", str(src), "-o", "/proc/self/fd/1",
+                               "--quiet", "--jobs", "1"], stdout=stdout, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["text"] for line in target.read_text(encoding="utf-8").splitlines()] == [
+        "SDR", "Brand Manager"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["captured.jsonl", "in.jsonl"]  # nothing beside it

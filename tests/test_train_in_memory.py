@@ -46,8 +46,9 @@ def test_a_dataframe_with_bad_cells_names_each_row():
 
 def test_a_dataframe_without_the_column_names_its_columns():
     pd = pytest.importorskip("pandas")
-    with pytest.raises(ValueError, match=r"no column 'text' \(its columns are 'body', 'label'\)"):
+    with pytest.raises(CorpusError, match=r"no column 'text' \(its columns are 'body', 'label'\)") as info:
         train(pd.DataFrame({"body": TEXTS, "label": LABELS}))
+    assert [(p.kind, p.source) for p in info.value.problems] == [("missing_column", "<DataFrame>")]
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -64,6 +65,13 @@ def test_in_memory_misuse_is_a_clear_error(kwargs, match):
 def test_corpus_and_texts_together_are_refused(tmp_path):
     with pytest.raises(TypeError, match="not both"):
         train(str(tmp_path / "x.jsonl"), texts=TEXTS, labels=LABELS)
+    with pytest.raises(TypeError, match="pass allowed_labels="):  # the 0.2 meaning of labels=
+        train(str(tmp_path / "x.jsonl"), labels=["marketing", "sales"])
+
+
+def test_a_bad_grid_is_refused_before_anything_is_read(tmp_path):
+    with pytest.raises(ValueError, match=r"word_ngram must be \(1, 1\) or \(1, 2\)"):
+        train(str(tmp_path / "missing.jsonl"), grid={"word_ngram": [(1, 2), (1, 3)], "C": [1.0]})
 
 
 def test_corpus_problems_are_structured_records(tmp_path):
