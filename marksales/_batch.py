@@ -815,7 +815,11 @@ def _score_parquet(in_path: str, out_path: str, text_columns: Sequence[str], *, 
 
     def texts_of_batches() -> Iterator[list[str | None]]:
         line = 0
-        for batch in source.iter_batches(batch_size=chunk_size):
+        # One row group at a time: iter_batches over the whole file reads ahead (a 124 MiB file held 129 MiB
+        # of Arrow memory at once; one row group at a time, 33 MiB).
+        batches = (b for group in range(source.num_row_groups)
+                   for b in source.iter_batches(batch_size=chunk_size, row_groups=[group], use_threads=False))
+        for batch in batches:
             records = [dict(zip(text_columns, cells)) for cells in
                        zip(*(batch.column(schema.get_field_index(c)).to_pylist() for c in text_columns))]
             texts, problems = [], []
