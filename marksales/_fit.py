@@ -243,15 +243,16 @@ def calibrate(scores: np.ndarray, y: np.ndarray, classes: list[str]) -> np.ndarr
     class Decisions(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """A classifier whose decision values are its input, so the calibrator can be fitted on them."""
 
-        def fit(self, x: np.ndarray, y: np.ndarray) -> Decisions:
+        # The argument is named X, as scikit-learn names it: its 1.3 calibrator passes it by keyword.
+        def fit(self, X: np.ndarray, y: np.ndarray) -> Decisions:  # noqa: N803
             self.classes_ = np.unique(y)
             return self
 
-        def decision_function(self, x: np.ndarray) -> np.ndarray:
-            return x[:, 1] if x.shape[1] == 2 else x  # for two classes scikit-learn wants the second's column
+        def decision_function(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+            return X[:, 1] if X.shape[1] == 2 else X  # for two classes scikit-learn wants the second's column
 
-        def predict(self, x: np.ndarray) -> np.ndarray:
-            return np.asarray(self.classes_[np.argmax(x, axis=1)])
+        def predict(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+            return np.asarray(self.classes_[np.argmax(X, axis=1)])
 
     # The decisions do not depend on the folds the calibrator makes (its classifier learns nothing),
     # so any two folds serve.
