@@ -194,3 +194,27 @@ def test_threads_sharing_the_default_model_agree_with_one_thread():
     for t in threads:
         t.join()
     assert all(r == expected for r in results)
+
+
+def test_other_languages_get_what_the_readme_says():
+    """The README's account of other languages, as floors over the dozen lines it was measured on
+    (benchmarks/other_languages.py): about half without signal, the lean right where there is signal and
+    the line is in scope, and out-of-scope lines flagged."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "other_languages", Path(__file__).resolve().parents[1] / "benchmarks" / "other_languages.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lines = module.LINES
+    predictions = classify([text for text, _ in lines])
+    no_signal = sum(p.no_signal for p in predictions)
+    with_signal_in_scope = [(p, want) for p, (_, want) in zip(predictions, lines)
+                            if not p.no_signal and want != "other"]
+    others = [p for p, (_, want) in zip(predictions, lines) if want == "other"]
+    assert no_signal >= len(lines) // 3
+    right = sum(p.label == want for p, want in with_signal_in_scope)
+    assert with_signal_in_scope and right >= len(with_signal_in_scope) - 1
+    assert sum(p.in_scope is False for p in others) >= len(others) - 1
