@@ -13,9 +13,9 @@ import contextlib
 import io
 import os
 import re
+import secrets
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -173,15 +173,30 @@ def atomic_output(path: str, encoding: str, *, errors: str = "strict", binary: b
         keep_mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
     except (FileNotFoundError, NotADirectoryError):
         keep_mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=directory)
+    # The partial's name is known before the file exists, so an interrupt at any point after its creation
+    # (even before os.open returns) finds it to remove; mkstemp left a window where it did not.
+    tmp = str(directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}{PARTIAL_SUFFIX}")
+    fd = -1
+    wrapped = False  # once the stream owns fd, closing the stream closes it
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         os.fchmod(fd, keep_mode if keep_mode is not None else 0o666 & ~_umask())
+        wrapped = True
         with (open(fd, "wb") if binary else open(fd, "w", encoding=encoding, errors=errors, newline="")) as stream:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, target)
+    except FileExistsError:
+        if fd == -1:  # another writer's file by that name: never ours to remove
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
     except BaseException:
+        if fd != -1 and not wrapped:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
