@@ -527,17 +527,19 @@ def score_file(
                          f"{describe(delimiter)}; e.g. --delimiter ';'.")
     limit = int(max_record_mb * 2**20)
     check_encoding(encoding)
-    if delimiter is not None and (_is_parquet(in_path, file_format)
-                                  or (in_path != "-" or file_format) and format_of(in_path, file_format) == "jsonl"):
-        raise ValueError("delimiter applies to CSV / TSV input; JSONL and Parquet have no field delimiter. Leave "
-                         "out --delimiter.")
+    no_delimiter = ValueError("delimiter applies to CSV / TSV input; JSONL and Parquet have no field delimiter. "
+                              "Leave out --delimiter.")
     if _is_parquet(in_path, file_format):
+        if delimiter is not None:
+            raise no_delimiter
         return _score_parquet(in_path, out_path, text_columns, model=model, jobs=jobs, chunk_size=chunk_size,
                               on_error=on_error, prefix=prefix, progress=progress, only_in_scope=only_in_scope,
                               output_format=output_format, start=start, force=force)
     if in_path == "-" and file_format is None:
         raise ValueError("reading stdin needs format= / --format (csv, tsv or jsonl).")
     fmt = format_of(in_path, file_format)
+    if delimiter is not None and fmt == "jsonl":
+        raise no_delimiter
     if output_format is not None and output_format not in FORMATS:
         raise ValueError(f"output_format must be one of {', '.join(FORMATS)}, not {output_format!r}; a Parquet "
                          f"output needs a Parquet input.")

@@ -142,7 +142,7 @@ def _count_blocks(texts: Sequence[str], params: Params) -> Analysis:
                     [vocab for vocab, _ in counted])
 
 
-def _fold_features(blocks: list[tuple[Any, int]], params: Params, train_idx: np.ndarray,
+def _fold_features(blocks: list[tuple[Any, int]], train_idx: np.ndarray,
                    test_idx: np.ndarray) -> tuple[Any, Any]:
     """What the Pipeline's TfidfVectorizers fitted on ``train_idx`` would produce for both sides.
 
@@ -179,7 +179,7 @@ def _fold(blocks: list[tuple[Any, int]], params: Params, y: np.ndarray, classes:
     from ._io import exit_with_parent
 
     exit_with_parent()
-    x_train, x_test = _fold_features(blocks, params, train_idx, test_idx)
+    x_train, x_test = _fold_features(blocks, train_idx, test_idx)
     lr = build_pipeline(params, calibrate=False).named_steps["clf"]
     lr.fit(x_train, y[train_idx])
     d = lr.decision_function(x_test)
@@ -347,6 +347,12 @@ def _analysis_key(params: Params) -> str:
     return json.dumps({k: v for k, v in params.to_json().items() if k not in ("C", "class_weight")}, sort_keys=True)
 
 
+def grid_settings(base: Params, grid: dict[str, list[Any]]) -> list[Params]:
+    """Every setting of ``grid`` (keys in sorted order, the last varying fastest), each checked by ``Params``."""
+    keys = sorted(grid)
+    return [replace(base, **dict(zip(keys, values))) for values in itertools.product(*(grid[k] for k in keys))]
+
+
 def search(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -364,13 +370,10 @@ def search(
     the Brier score weighs every probability. Settings that differ only in ``C`` share one analysis of
     the text, kept in ``analysed`` (by ``_analysis_key``) when the caller passes a dict to reuse them.
     """
-    grid = grid or SEARCH_GRID
-    keys = sorted(grid)
     results = []
     tried: list[tuple[float, float, Params]] = []
     analysed = {} if analysed is None else analysed
-    for values in itertools.product(*(grid[k] for k in keys)):
-        params = replace(base, **dict(zip(keys, values)))
+    for params in grid_settings(base, grid or SEARCH_GRID):
         start = time.perf_counter()
         key = _analysis_key(params)
         if key not in analysed:

@@ -6,16 +6,14 @@ The public face of retraining. The fitting is ``_fit.fit_model``'s; this module 
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from ._corpus import Example, checked, labelled_example, read_labelled, shipped_corpus_files
 from ._errors import CorpusError, CorpusProblem, type_error
 from ._evaluation import evaluate_examples
-from ._fit import SEARCH_GRID, Params, fit_model, short_name
+from ._fit import SEARCH_GRID, Params, fit_model, grid_settings, short_name
 from ._model import Model
 
 __all__ = ["SEARCH_GRID", "Params", "train"]
@@ -110,10 +108,7 @@ def train(
         files = _paths(corpus, "corpus") if corpus is not None else [str(p) for p in shipped_corpus_files()]
     grid = grid if grid is not None else (SEARCH_GRID if search else None)
     if grid is not None:  # every setting of the grid is checked now, not after the text is analysed
-        base = params or Params()
-        keys = sorted(grid)
-        for values in itertools.product(*(grid[k] for k in keys)):
-            replace(base, **dict(zip(keys, values)))
+        grid_settings(params or Params(), grid)
     dev_files = _paths(dev, "dev") if dev is not None else []
     # read before training, so a dev file without the columns fails in a second, not after the folds
     dev_examples = read_labelled(dev_files, text_column=text_column, label_column=label_column) if dev_files else []
@@ -151,13 +146,7 @@ def _in_memory(texts: Iterable[str] | None, labels: Iterable[str] | None) -> Cal
         raise ValueError(f"texts and labels must have the same length, not {len(text_list)} and "
                          f"{len(label_list)}. Pass one label per text.")
 
-    def read() -> list[Example]:
-        problems: list[CorpusProblem] = []
-        examples = [labelled_example(t, y, None, "<texts>", i, problems)
-                    for i, (t, y) in enumerate(zip(text_list, label_list), start=1)]
-        return checked([e for e in examples if e is not None], problems, "<texts>")
-
-    return read
+    return _reader(lambda: zip(text_list, label_list, [None] * len(text_list)), "<texts>")
 
 
 def _from_frame(frame: Any, text_column: str, label_column: str) -> Callable[[], list[Example]]:
@@ -167,13 +156,17 @@ def _from_frame(frame: Any, text_column: str, label_column: str) -> Callable[[],
                    f"{', '.join(map(repr, map(str, frame.columns)))}); pass text_column= / label_column=.")
         raise CorpusError(message, [CorpusProblem("missing_column", message, "<DataFrame>")])
     forms = frame["form"].tolist() if "form" in frame.columns else [None] * len(frame)
+    # NaN cells are floats: labelled_example reports them as empty or not a string, by row
+    return _reader(lambda: zip(frame[text_column].tolist(), frame[label_column].tolist(), forms), "<DataFrame>")
+
+
+def _reader(rows: Callable[[], Iterable[tuple[Any, Any, Any]]], source: str) -> Callable[[], list[Example]]:
+    """What reads in-memory (text, label, form) rows as a file's rows are read: every problem by 1-based row."""
 
     def read() -> list[Example]:
         problems: list[CorpusProblem] = []
-        rows = zip(frame[text_column].tolist(), frame[label_column].tolist(), forms)
-        # NaN cells are floats: labelled_example reports them as empty or not a string, by row
-        examples = [labelled_example(t, y, f, "<DataFrame>", i, problems) for i, (t, y, f) in enumerate(rows, start=1)]
-        return checked([e for e in examples if e is not None], problems, "<DataFrame>")
+        examples = [labelled_example(t, y, f, source, i, problems) for i, (t, y, f) in enumerate(rows(), start=1)]
+        return checked([e for e in examples if e is not None], problems, source)
 
     return read
 

@@ -44,7 +44,7 @@ def test_fold_features_equal_vectorizers_fitted_on_the_fold(sample, params):
     rng = np.random.default_rng(0)
     order = rng.permutation(len(texts))
     train_idx, test_idx = np.sort(order[: len(texts) * 4 // 5]), np.sort(order[len(texts) * 4 // 5 :])
-    got_train, got_test = _fold_features(analysis.blocks, params, train_idx, test_idx)
+    got_train, got_test = _fold_features(analysis.blocks, train_idx, test_idx)
     features = build_pipeline(params, calibrate=False).named_steps["features"]
     want_train = features.fit_transform([texts[i] for i in train_idx])
     want_test = features.transform([texts[i] for i in test_idx])
