@@ -30,13 +30,14 @@ from ._errors import InputFileError, MarksalesError, describe, type_error
 from ._io import (
     DEFAULT_MAX_RECORD_BYTES,
     FORMATS,
-    LongLine,
     atomic_output,
-    bounded_lines,
     check_encoding,
     exit_with_parent,
     format_of,
+    has_undecodable,
     is_descriptor_path,
+    open_records,
+    read_records,
     refuse_non_regular_input,
     same_file_as_stdin,
 )
@@ -236,21 +237,7 @@ class _Row:
     error: str
 
 
-def _open_input(path: str, encoding: str) -> IO[str]:
-    # surrogateescape: an undecodable byte becomes a marker we can detect per cell, and pass-through
-    # columns are written back byte for byte.
-    if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors="surrogateescape", newline="")
-    return open(path, encoding=encoding, errors="surrogateescape", newline="")
-
-
-# What surrogateescape makes of a byte that is not valid in the encoding: U+DC80..U+DCFF.
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _has_undecodable(s: str) -> bool:
-    return _UNDECODABLE.search(s) is not None
 
 
 def _row_text(record: dict[str, Any], columns: Sequence[str]) -> tuple[str | None, str]:
@@ -261,7 +248,7 @@ def _row_text(record: dict[str, Any], columns: Sequence[str]) -> tuple[str | Non
         value = record[col]
         if not isinstance(value, str):
             return None, f"column {col!r} holds {type(value).__name__}, not text"
-        if _has_undecodable(value):
+        if has_undecodable(value):
             return None, (f"column {col!r} holds bytes that are not valid in the input encoding (or a lone "
                           f"surrogate); if the file is not UTF-8, pass --encoding (latin-1, cp1252, ...)")
         if _SURROGATE.search(value):
@@ -275,32 +262,9 @@ def _row_text(record: dict[str, Any], columns: Sequence[str]) -> tuple[str | Non
     return "\n".join(parts), ""
 
 
-def _too_long(name: str, line: int, length: int, limit: int) -> InputFileError:
-    return InputFileError(f"{name}:{line}: a record of {length:,} characters, more than the limit of {limit:,}; "
-                          f"no posting is that long. Raise it with --max-record-mb if the file is right.")
-
-
 def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], name: str, limit: int
                     ) -> tuple[list[str], Iterator[_Row]]:
-    csv.field_size_limit(limit)
-
-    def lines() -> Iterator[str]:
-        # A CSV record cannot be resynchronised after a cut line, so an over-long one stops the run.
-        for n, line in enumerate(bounded_lines(stream, limit), start=1):
-            if isinstance(line, LongLine):
-                raise _too_long(name, n, line.length, limit)
-            yield line
-
-    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
-    kind = "TSV" if delimiter == "\t" else "CSV"
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InputFileError(f"{name}: the file is empty; expected a header row naming the columns.") from None
-    except csv.Error as exc:
-        raise InputFileError(f"{name}:1: malformed {kind} header ({exc}).") from None
-    if header and header[0].startswith("\ufeff"):
-        header[0] = header[0][1:]
+    header, records = read_records(stream, "csv", name, limit=limit, delimiter=delimiter)
     missing = [c for c in columns if c not in header]
     if missing:
         hint = ""
@@ -309,38 +273,17 @@ def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], nam
                     "or --format csv / tsv.")
         raise InputFileError(
             f"{name}: no column {', '.join(map(repr, missing))} in the header; the columns are "
-            f"{', '.join(map(repr, header))}. Pass --text-column NAME.{hint}"
-        )
-    if len(set(header)) != len(header):
-        dup = sorted({c for c in header if header.count(c) > 1})
-        raise InputFileError(f"{name}:1: duplicate column names {dup}; rename them so every column is kept.")
+            f"{', '.join(map(repr, header))}. Pass --text-column NAME.{hint}", source=name, kind="missing_column")
 
     def rows() -> Iterator[_Row]:
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                if "field larger than field limit" in str(exc):
-                    raise InputFileError(f"{name}:{reader.line_num}: a cell longer than the limit of {limit:,} "
-                                         f"characters (an unclosed quote?); raise it with --max-record-mb if the "
-                                         f"file is right.") from None
-                raise InputFileError(
-                    f"{name}:{reader.line_num}: malformed {kind} ({exc}); check for an unclosed quote."
-                ) from None
-            line = reader.line_num
-            if len(record) > len(header):
-                raise InputFileError(
-                    f"{name}:{line}: {len(record)} fields where the header has {len(header)}; check the "
-                    f"quoting and the delimiter ({delimiter!r})."
-                )
-            row = dict(zip(header, record))
-            text, error = _row_text(row, columns)
-            if len(record) < len(header) and not error:
-                error = f"{len(header) - len(record)} missing cell(s)"
-                text = None
-            yield _Row(line, row, text, error)
+        for rec in records:
+            if rec.kind == "field_count":  # the quoting or the delimiter is wrong: the rows after it are too
+                raise InputFileError(f"{name}:{rec.line}: {rec.problem}.", source=name, line=rec.line,
+                                     kind=rec.kind)
+            text, error = _row_text(rec.fields, columns)
+            if rec.kind == "short" and not error:
+                text, error = None, rec.problem
+            yield _Row(rec.line, rec.fields, text, error)
 
     return header, rows()
 
@@ -348,34 +291,27 @@ def _read_delimited(stream: IO[str], delimiter: str, columns: Sequence[str], nam
 def _read_jsonl(stream: IO[str], columns: Sequence[str], name: str, limit: int, added: Sequence[str]
                 ) -> tuple[list[str], Iterator[_Row]]:
     clash_free = frozenset(added)
+    _, records = read_records(stream, "jsonl", name, limit=limit)
 
     def rows() -> Iterator[_Row]:
-        for line_no, line in enumerate(bounded_lines(stream, limit), start=1):
-            if isinstance(line, LongLine):
-                yield _Row(line_no, {}, None, f"a record of {line.length:,} characters, more than the limit of "
-                                              f"{limit:,} (--max-record-mb)")
+        for rec in records:
+            if rec.kind == "too_long":  # the next line starts a new record: mark this one and go on
+                yield _Row(rec.line, {}, None, f"{rec.problem} (--max-record-mb)")
                 continue
-            if line_no == 1 and line.startswith("\ufeff"):
-                line = line[1:]
-            if not line.strip():  # kept, so that output rows = input rows
-                yield _Row(line_no, {}, None, "blank line")
+            if rec.kind:
+                raise InputFileError(f"{name}:{rec.line}: {rec.problem}.", source=name, line=rec.line,
+                                     kind=rec.kind)
+            if rec.blank:  # kept, so that output rows = input rows
+                yield _Row(rec.line, {}, None, "blank line")
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputFileError(f"{name}:{line_no}: invalid JSON ({exc.msg} at column {exc.colno}).") from None
-            except RecursionError:
-                raise InputFileError(f"{name}:{line_no}: JSON nested too deeply to be a posting.") from None
-            if not isinstance(obj, dict):
-                raise InputFileError(f"{name}:{line_no}: expected a JSON object per line, found {type(obj).__name__}.")
-            clash = clash_free.intersection(obj)
+            clash = clash_free.intersection(rec.fields)
             if clash:
                 raise InputFileError(
-                    f"{name}:{line_no}: the record already has key(s) {', '.join(map(repr, sorted(clash)))} that "
+                    f"{name}:{rec.line}: the record already has key(s) {', '.join(map(repr, sorted(clash)))} that "
                     f"scoring adds; pass --prefix (for example --prefix pred_) so nothing is overwritten."
                 )
-            text, error = _row_text(obj, columns)
-            yield _Row(line_no, obj, text, error)
+            text, error = _row_text(rec.fields, columns)
+            yield _Row(rec.line, rec.fields, text, error)
 
     return [], rows()
 
@@ -564,7 +500,7 @@ def score_file(
     added = [prefix + c for c in _added_names(classes, has_scope)]
 
     rows_done = errors = no_signal = out_of_scope = written = 0
-    with _open_input(in_path, encoding) as stream:
+    with open_records(in_path, encoding) as stream:
         if fmt == "jsonl":
             header, rows = _read_jsonl(stream, text_columns, in_path, limit, added)
         else:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
-import io
 import json
 import logging
 import re
@@ -14,9 +12,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
-from ._errors import CorpusError, CorpusProblem
-from ._io import format_of
+from ._errors import CorpusError, CorpusProblem, InputFileError
+from ._io import (
+    DEFAULT_MAX_RECORD_BYTES,
+    format_of,
+    has_undecodable,
+    open_records,
+    read_records,
+    refuse_non_regular_input,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +64,11 @@ def read_labelled(
     file_format: str | None = None,
     encoding: str = "utf-8-sig",
 ) -> list[Example]:
-    """Read labelled texts from CSV / TSV / JSONL files, reporting every malformed row at once.
+    """Read labelled texts from CSV / TSV / JSONL files with the streaming record reader
+    (``_io.read_records``, as batch scoring does), reporting every malformed row at once.
+
+    Blank lines and rows are skipped. A file the reader cannot go on in (a malformed CSV record, a line over
+    the record limit) is reported at that line, and the other files are still read.
 
     Raises
     ------
@@ -72,40 +82,55 @@ def read_labelled(
         name = str(path)
         fmt = format_of(name, file_format)
         try:
-            raw = Path(name).read_bytes()
-        except OSError as exc:
-            message = f"cannot read corpus file {name!r}: {exc.strerror or exc}."
+            refuse_non_regular_input(name)
+            stream = open_records(name, encoding)
+        except (OSError, ValueError) as exc:
+            message = f"cannot read corpus file {name!r}: {getattr(exc, 'strerror', None) or exc}."
             raise CorpusError(message, [CorpusProblem("unreadable", message, name)]) from exc
-        try:
-            content = raw.decode(encoding)
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            problem = CorpusProblem("encoding", f"bytes that are not valid {encoding} ({exc.reason} at byte "
-                                                f"{exc.start}). Re-save the file as UTF-8, or pass --encoding.",
-                                    name, line)
-            raise CorpusError(str(problem), [problem]) from exc
-        if fmt == "jsonl":
-            rows = _jsonl_rows(content, name, problems)
-        else:
-            rows = _delimited_rows(content, name, "\t" if fmt == "tsv" else ",", problems)
-        missing_rows = 0
-        for line, row in rows:
-            missing = [c for c in (text_column, label_column) if c not in row]
-            if missing:
-                missing_rows += 1
-                if missing_rows == 1:  # one line per file, not one per row
-                    problems.append(CorpusProblem(
-                        "missing_column", f"no column {', '.join(map(repr, missing))} (the columns are "
-                                          f"{', '.join(map(repr, row))}); pass --text-column / --label-column.",
-                        name, line))
-                continue
-            example = labelled_example(row[text_column], row[label_column], row.get("form"), name, line, problems)
-            if example is not None:
-                examples.append(example)
-        if missing_rows > 1:
-            problems.append(CorpusProblem("missing_column",
-                                          f"{missing_rows - 1} more row(s) lack the same column(s).", name))
+        with stream:
+            try:
+                _read_file(stream, fmt, name, text_column, label_column, encoding, examples, problems)
+            except InputFileError as exc:  # the reader cannot go on in this file
+                where = f"{name}:{exc.line}: " if exc.line else f"{name}: "
+                problems.append(CorpusProblem(exc.kind or "malformed", str(exc).removeprefix(where), name, exc.line))
+            except OSError as exc:
+                message = f"cannot read corpus file {name!r}: {exc.strerror or exc}."
+                raise CorpusError(message, [CorpusProblem("unreadable", message, name)]) from exc
     return checked(examples, problems, ", ".join(map(str, paths)))
+
+
+def _read_file(stream: IO[str], fmt: str, name: str, text_column: str, label_column: str, encoding: str,
+               examples: list[Example], problems: list[CorpusProblem]) -> None:
+    _, records = read_records(stream, fmt, name, limit=DEFAULT_MAX_RECORD_BYTES)
+    missing_rows = 0
+    for rec in records:
+        if rec.blank:
+            continue
+        if rec.kind:
+            problems.append(CorpusProblem("field_count" if rec.kind == "short" else rec.kind, rec.problem + ".",
+                                          name, rec.line))
+            continue
+        row = rec.fields
+        missing = [c for c in (text_column, label_column) if c not in row]
+        if missing:
+            missing_rows += 1
+            if missing_rows == 1:  # one line per file, not one per row
+                problems.append(CorpusProblem(
+                    "missing_column", f"no column {', '.join(map(repr, missing))} (the columns are "
+                                      f"{', '.join(map(repr, row))}); pass --text-column / --label-column.",
+                    name, rec.line))
+            continue
+        cells = (row[text_column], row[label_column], row.get("form"))
+        if any(isinstance(c, str) and has_undecodable(c) for c in cells):
+            problems.append(CorpusProblem("encoding", f"bytes that are not valid {encoding}. Re-save the file as "
+                                                      f"UTF-8, or pass --encoding.", name, rec.line))
+            continue
+        example = labelled_example(*cells, name, rec.line, problems)
+        if example is not None:
+            examples.append(example)
+    if missing_rows > 1:
+        problems.append(CorpusProblem("missing_column", f"{missing_rows - 1} more row(s) lack the same column(s).",
+                                      name))
 
 
 def labelled_example(text: object, label: object, form: object, source: str, line: int,
@@ -130,59 +155,6 @@ def checked(examples: list[Example], problems: list[CorpusProblem], where: str) 
         message = f"no labelled texts found in {where}."
         raise CorpusError(message, [CorpusProblem("empty_file", message, where)])
     return examples
-
-
-def _jsonl_rows(content: str, name: str, problems: list[CorpusProblem]) -> list[tuple[int, dict[str, object]]]:
-    rows = []
-    # JSON Lines are separated by "\n" only: str.splitlines() would also split inside strings that hold
-    # U+0085 or U+2028, which json.dumps(ensure_ascii=False) writes unescaped.
-    for line_no, line in enumerate(content.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(CorpusProblem("json", f"invalid JSON ({exc.msg} at column {exc.colno}).", name, line_no))
-            continue
-        except RecursionError:
-            problems.append(CorpusProblem("json", "JSON nested too deeply to be a labelled text.", name, line_no))
-            continue
-        if not isinstance(obj, dict):
-            problems.append(CorpusProblem("not_object", f"expected a JSON object, found {type(obj).__name__}.", name,
-                                          line_no))
-            continue
-        rows.append((line_no, obj))
-    return rows
-
-
-def _delimited_rows(
-    content: str, name: str, delimiter: str, problems: list[CorpusProblem]
-) -> list[tuple[int, dict[str, object]]]:
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
-    rows: list[tuple[int, dict[str, object]]] = []
-    try:
-        header = next(reader)
-    except StopIteration:
-        problems.append(CorpusProblem("empty_file", "the file is empty; expected a header row.", name))
-        return rows
-    except csv.Error as exc:
-        problems.append(CorpusProblem("header", f"malformed header ({exc}).", name, 1))
-        return rows
-    try:
-        for record in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue
-            if len(record) != len(header):
-                problems.append(CorpusProblem(
-                    "field_count", f"{len(record)} fields where the header has {len(header)}; check quoting and "
-                                   f"the delimiter ({delimiter!r}).", name, line))
-                continue
-            rows.append((line, dict(zip(header, record))))
-    except csv.Error as exc:
-        problems.append(CorpusProblem("malformed", f"malformed {('TSV' if delimiter == chr(9) else 'CSV')} ({exc}).",
-                                      name, reader.line_num))
-    return rows
 
 
 def _summarise(problems: Sequence[CorpusProblem]) -> str:

@@ -23,11 +23,11 @@ class CorpusProblem:
     """One problem of a labelled corpus, for a script to act on.
 
     ``kind`` is one of ``unreadable``, ``encoding``, ``empty_file``, ``header``, ``json``, ``not_object``,
-    ``field_count``, ``malformed``, ``missing_column``, ``empty_text``, ``empty_label``, ``unknown_label``,
-    ``misspelt_label``, ``case_only_labels``, ``too_few_labels``, ``too_few_examples``, ``label_conflict``,
-    ``too_few_groups``. ``source`` is the file (or ``<texts>`` / ``<DataFrame>`` for in-memory data) and
-    ``line`` its 1-based line or row, both None for a problem of the whole corpus; ``text`` is the text
-    concerned, when there is one.
+    ``field_count``, ``malformed``, ``too_long``, ``missing_column``, ``empty_text``, ``empty_label``,
+    ``unknown_label``, ``misspelt_label``, ``case_only_labels``, ``too_few_labels``, ``too_few_examples``,
+    ``label_conflict``, ``too_few_groups``. ``source`` is the file (or ``<texts>`` / ``<DataFrame>`` for
+    in-memory data) and ``line`` its 1-based line or row, both None for a problem of the whole corpus;
+    ``text`` is the text concerned, when there is one.
     """
 
     kind: str
@@ -54,7 +54,19 @@ class CorpusError(MarksalesError, ValueError):
 
 
 class InputFileError(MarksalesError, ValueError):
-    """An input file to score is malformed: the message names the line or the column."""
+    """An input file is malformed: the message names the line or the column.
+
+    ``source`` is the file, ``line`` its 1-based line (None when the problem is the whole file or not one
+    line's) and ``kind`` what is wrong (such as ``malformed``, ``header``, ``too_long``, ``empty_file``), when
+    the reader knew them.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 kind: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.line = line
+        self.kind = kind
 
 
 def describe(value: Any) -> str:

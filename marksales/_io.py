@@ -1,4 +1,5 @@
-"""File plumbing shared by corpus reading, batch scoring and saving: formats, bounded lines, atomic output.
+"""File plumbing shared by corpus reading, evaluation, batch scoring and saving: formats, one streaming
+record reader, bounded lines, atomic output.
 
 An output is written to a hidden partial file beside the target (named with the writer's process id)
 and renamed over the target only when complete, so an interrupted, killed or failed run leaves either
@@ -10,15 +11,20 @@ them would replace the node. A new file gets the mode the umask gives; an existi
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
+import json
 import os
 import re
 import secrets
 import stat
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from ._errors import InputFileError
 
 FORMATS = ("csv", "tsv", "jsonl")
 PARTIAL_SUFFIX = ".marksales-partial"
@@ -80,6 +86,146 @@ def bounded_lines(stream: IO[str], limit_chars: int) -> Iterator[str]:
         cut = LongLine(line[:200])
         cut.length = total
         yield cut
+
+
+# What surrogateescape makes of a byte that is not valid in the encoding: U+DC80..U+DCFF.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def has_undecodable(s: str) -> bool:
+    """Whether ``s``, read with ``errors="surrogateescape"``, holds bytes that were not valid in the encoding."""
+    return _UNDECODABLE.search(s) is not None
+
+
+def open_records(path: str, encoding: str) -> IO[str]:
+    """``path`` (``-``: standard input) opened for ``read_records``. Undecodable bytes become surrogates
+    (``has_undecodable``) rather than an error, so a reader can name the record that holds them and a
+    pass-through column is written back byte for byte."""
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, errors="surrogateescape", newline="")
+    return open(path, encoding=encoding, errors="surrogateescape", newline="")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of a CSV, TSV or JSONL file.
+
+    ``line`` is its 1-based line (for CSV, where the record ends, as ``csv.reader`` counts); ``fields`` its
+    cells by column name (a JSON object as it is). ``blank`` marks a blank line (JSONL) or a row with no
+    non-blank cell (CSV). ``kind``
+    and ``problem`` say why the record cannot be used as it is, when it cannot: ``too_long`` (JSONL: a line
+    over the limit, not held in memory), ``json`` and ``not_object`` (JSONL), ``field_count`` (more cells
+    than the header) and ``short`` (fewer: ``fields`` has the cells there are). The caller decides which of
+    these stop a run and which mark a row.
+    """
+
+    line: int
+    fields: dict[str, Any]
+    blank: bool = False
+    kind: str = ""
+    problem: str = ""
+
+
+def _stop(name: str, line: int | None, kind: str, message: str) -> InputFileError:
+    return InputFileError(f"{name}:{line}: {message}" if line else f"{name}: {message}", source=name, line=line,
+                          kind=kind)
+
+
+def read_records(stream: IO[str], fmt: str, name: str, *, limit: int, delimiter: str | None = None
+                 ) -> tuple[list[str], Iterator[Record]]:
+    """The header (``[]`` for JSONL) and a lazy iterator over the records of ``stream`` (from
+    ``open_records``), in file order, never holding more than ``limit`` characters of one line.
+
+    Raises ``InputFileError`` (with ``source``, ``line`` and ``kind``) where reading cannot go on: an empty
+    CSV, a malformed or duplicated header, a malformed CSV record (quoting cannot be resynchronised after
+    it), a CSV line or cell over the limit. Everything a later record can survive is a ``Record.problem``.
+    """
+    if fmt == "jsonl":
+        return [], _jsonl_records(stream, name, limit)
+    return _delimited_records(stream, delimiter or ("\t" if fmt == "tsv" else ","), name, limit)
+
+
+def _jsonl_records(stream: IO[str], name: str, limit: int) -> Iterator[Record]:
+    # Lines end at "\n", "\r" or "\r\n" only (TextIOWrapper.readline): U+2028 and U+0085, which
+    # json.dumps(ensure_ascii=False) writes unescaped inside strings, do not end one.
+    for line_no, line in enumerate(bounded_lines(stream, limit), start=1):
+        if isinstance(line, LongLine):
+            yield Record(line_no, {}, kind="too_long",
+                         problem=f"a record of {line.length:,} characters, more than the limit of {limit:,}")
+            continue
+        if line_no == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        if not line.strip():
+            yield Record(line_no, {}, blank=True)
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Record(line_no, {}, kind="json", problem=f"invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            yield Record(line_no, {}, kind="json", problem="JSON nested too deeply to be a record")
+            continue
+        if not isinstance(obj, dict):
+            yield Record(line_no, {}, kind="not_object",
+                         problem=f"expected a JSON object per line, found {type(obj).__name__}")
+            continue
+        yield Record(line_no, obj)
+
+
+def _delimited_records(stream: IO[str], delimiter: str, name: str, limit: int
+                       ) -> tuple[list[str], Iterator[Record]]:
+    csv.field_size_limit(limit)
+    kind = "TSV" if delimiter == "\t" else "CSV"
+
+    def lines() -> Iterator[str]:
+        # A CSV record cannot be resynchronised after a cut line, so an over-long one stops the reading.
+        for n, line in enumerate(bounded_lines(stream, limit), start=1):
+            if isinstance(line, LongLine):
+                raise _stop(name, n, "too_long", f"a record of {line.length:,} characters, more than the limit "
+                                                 f"of {limit:,}; no posting is that long. Raise it with "
+                                                 f"--max-record-mb if the file is right.")
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise _stop(name, None, "empty_file", "the file is empty; expected a header row naming the columns.") from None
+    except csv.Error as exc:
+        raise _stop(name, 1, "header", f"malformed {kind} header ({exc}).") from None
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:]
+    if len(set(header)) != len(header):
+        dup = sorted({c for c in header if header.count(c) > 1})
+        raise _stop(name, 1, "header", f"duplicate column names {dup}; rename them so every column is kept.")
+
+    def records() -> Iterator[Record]:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if "field larger than field limit" in str(exc):
+                    raise _stop(name, reader.line_num, "too_long",
+                                f"a cell longer than the limit of {limit:,} characters (an unclosed quote?); "
+                                f"raise it with --max-record-mb if the file is right.") from None
+                raise _stop(name, reader.line_num, "malformed",
+                            f"malformed {kind} ({exc}); check for an unclosed quote.") from None
+            line = reader.line_num
+            blank = not any(cell.strip() for cell in cells)
+            fields = dict(zip(header, cells))
+            if len(cells) > len(header):
+                yield Record(line, fields, blank, "field_count",
+                             f"{len(cells)} fields where the header has {len(header)}; check the quoting and the "
+                             f"delimiter ({delimiter!r})")
+            elif len(cells) < len(header):
+                yield Record(line, fields, blank, "short", f"{len(header) - len(cells)} missing cell(s)")
+            else:
+                yield Record(line, fields, blank)
+
+    return header, records()
 
 
 def refuse_non_regular_input(path: str) -> None:

@@ -84,3 +84,19 @@ def test_no_private_name_of_another_library_is_used():
                 if owner not in ("self", "cls") and f"{owner}.{node.attr}" != "os._exit":
                     found.append(f"{path.name}:{node.lineno} {owner}.{node.attr}")
     assert not found, f"private names of other code: {found}"
+
+
+def test_one_module_parses_records():
+    """CSV, TSV and JSONL records are parsed in ``_io`` alone; corpus reading, evaluation and batch scoring
+    go through its ``read_records`` (the model file's own JSON header is not a record)."""
+    parsers = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("csv.reader", "csv.DictReader"):
+                parsers.append(f"{path.stem}:{node.lineno}")
+            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "json.loads" and path.stem in (
+                    "_corpus", "_evaluation", "_batch", "_cli", "_train"):
+                parsers.append(f"{path.stem}:{node.lineno}")
+    assert [p.split(":")[0] for p in parsers] == ["_io"], parsers
+    users = {name for name in ("_corpus", "_batch") if "read_records" in (PACKAGE / f"{name}.py").read_text()}
+    assert users == {"_corpus", "_batch"}
