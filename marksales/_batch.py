@@ -104,8 +104,8 @@ def _limit_blas_threads() -> None:
 
 def _score_chunk(model_path: str | None, texts: Sequence[str | None]) -> list[Prediction | None]:
     """Score a chunk. ``None`` texts (rows with an error) stay ``None``."""
-    classify = _worker_model(model_path).classify
-    return [None if t is None else classify(t) for t in texts]
+    found = iter(_worker_model(model_path).classify([t for t in texts if t is not None]))
+    return [None if t is None else next(found) for t in texts]
 
 
 def _score_chunk_in_worker(model_path: str | None, texts: Sequence[str | None]) -> list[Prediction | None]:

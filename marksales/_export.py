@@ -6,11 +6,12 @@ exports it again. scikit-learn is imported inside the functions that read a Pipe
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import numpy as np
 
-from ._format import PortableModel, ScopeHead, VectorizerSpec, layout_problem
+from ._format import PortableModel, ScopeHead, Terms, VectorizerSpec, layout_problem
 
 
 def to_portable(pipeline: Any, extra: dict[str, Any] | None = None, *, scope: Any = None,
@@ -105,8 +106,16 @@ def evidence_weights(portable: PortableModel) -> np.ndarray:
     offset = 0
     for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
         if spec.analyzer == "word":
-            content = [j for j, term in enumerate(vocab) if " " not in term and term not in stop]
-            cols = np.asarray(content, dtype=np.intp) + offset
+            # without a string per term: bigrams are the terms holding a space; stop words found by bisection
+            terms = vocab if isinstance(vocab, Terms) else Terms("\n".join(vocab))
+            content = np.ones(len(terms), dtype=bool)
+            for first, cp, starts, _ in terms.spans():
+                content[first + np.searchsorted(starts, np.flatnonzero(cp == 32), side="right") - 1] = False
+            for word in stop:
+                j = bisect.bisect_left(terms, word)
+                if j < len(terms) and terms[j] == word:
+                    content[j] = False
+            cols = np.flatnonzero(content) + offset
             weights[cols] = strength[cols]
         offset += len(vocab)
     return weights

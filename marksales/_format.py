@@ -25,7 +25,7 @@ import os
 import stat
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,90 @@ class ScopeHead:
     other_label: str
 
 
+class Terms(Sequence[str]):
+    """A vocabulary kept as its newline-joined text, each term made a string only when asked for.
+
+    A loaded model's vocabularies (about 90,000 words and bigrams, as many character n-grams) then cost
+    their text and an offset array rather than a Python object per term; ``_features`` indexes the text
+    directly (``spans``).
+    """
+
+    __slots__ = ("text", "_n", "_bounds")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._n = text.count("\n") + 1 if text else 0
+        self._bounds: npt.NDArray[np.int64] | None = None
+
+    def chunks(self, size: int = 4096) -> Iterator[tuple[int, int, str]]:
+        """(index of the first term, its offset in ``text``, the newline-joined text of up to ``size``
+        terms), in order: a pass over the vocabulary that never holds more than ``size`` terms' worth."""
+        text, start, first = self.text, 0, 0
+        while self._n and start <= len(text):
+            cut, taken = start, 0
+            while taken < size:
+                taken += 1
+                cut = text.find("\n", cut) + 1
+                if cut == 0:
+                    cut = len(text) + 1
+                    break
+            yield first, start, text[start : cut - 1]
+            first += taken
+            start = cut
+
+    def spans(self, size: int = 4096) -> Iterator[tuple[int, npt.NDArray[np.uint32], npt.NDArray[np.int64],
+                                                         npt.NDArray[np.int64]]]:
+        """Per chunk of terms: the first term's index, the chunk's code points, and each term's start in
+        them and length."""
+        for first, _, chunk in self.chunks(size):
+            cp = codepoints(chunk)
+            breaks = np.flatnonzero(cp == 10)
+            starts = np.concatenate(([0], breaks + 1)).astype(np.int64)
+            yield first, cp, starts, np.append(breaks, cp.size) - starts
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        bounds = self._bounds
+        if bounds is None:  # built on first use
+            parts = [offset + np.concatenate(([0], np.flatnonzero(codepoints(chunk) == 10) + 1))
+                     for _, offset, chunk in self.chunks()]
+            self._bounds = bounds = np.concatenate([*parts, [len(self.text) + 1]]).astype(np.int64)
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self._n)
+            if step != 1:
+                return tuple(self[k] for k in range(start, stop, step))
+            if start >= stop:
+                return ()
+            return tuple(self.text[int(bounds[start]) : int(bounds[stop]) - 1].split("\n"))
+        k = operator.index(i)
+        if not -self._n <= k < self._n:
+            raise IndexError("term index out of range")
+        k %= self._n
+        return self.text[int(bounds[k]) : int(bounds[k + 1]) - 1]
+
+    def __iter__(self) -> Iterator[str]:
+        # A few thousand strings at a time: iterating a vocabulary never holds all its terms as objects.
+        for _, _, chunk in self.chunks():
+            yield from chunk.split("\n")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Terms):
+            return self.text == other.text
+        return isinstance(other, Sequence) and len(other) == self._n and all(map(operator.eq, self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Terms({self._n} terms)"
+
+
+def codepoints(text: str) -> npt.NDArray[np.uint32]:
+    """The code points of ``text`` as an array."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
 @dataclass(frozen=True)
 class PortableModel:
     """A fitted binary or multi-class TF-IDF + logistic-regression model, as arrays.
@@ -171,7 +255,7 @@ class PortableModel:
 
     classes: tuple[str, ...]
     vectorizers: tuple[VectorizerSpec, ...]
-    vocabularies: tuple[tuple[str, ...], ...]
+    vocabularies: tuple[Sequence[str], ...]  # ``Terms`` when read from a file, tuples when exported
     idfs: tuple[FloatArray, ...]
     coef: FloatArray
     intercept: FloatArray
@@ -194,9 +278,13 @@ class PortableModel:
             "calib_b": np.ascontiguousarray(self.calib_b, dtype=np.float64),
         }
         for i, (vocab, idf) in enumerate(zip(self.vocabularies, self.idfs)):
-            if any("\n" in term for term in vocab):
+            if isinstance(vocab, Terms):
+                joined = vocab.text
+            elif any("\n" in term for term in vocab):
                 raise ValueError("a vocabulary term contains a newline; the portable format cannot store it")
-            arrays[f"vocab_{i}"] = _text_to_array("\n".join(vocab))
+            else:
+                joined = "\n".join(vocab)
+            arrays[f"vocab_{i}"] = _text_to_array(joined)
             arrays[f"idf_{i}"] = np.ascontiguousarray(idf, dtype=np.float64)
         scope = None
         if self.scope is not None:
@@ -287,7 +375,7 @@ class PortableModel:
                 text = _array_to_text(need(f"vocab_{i}"), source)
             except UnicodeDecodeError as exc:
                 raise ModelFileError(f"{source}: vocabulary {spec.name!r} is not valid UTF-8") from exc
-            vocab = tuple(text.split("\n")) if text else ()
+            vocab = Terms(text)
             if len(vocab) != n:  # distinctness is checked where the lookup table is built (Features)
                 raise ModelFileError(
                     f"{source}: vocabulary {spec.name!r} has {len(vocab)} terms, the header declares {n}"

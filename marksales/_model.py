@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import json
 import logging
 import os
@@ -30,6 +31,8 @@ from ._types import Explanation, Prediction, SentenceScore, TermWeight
 
 MAX_METADATA_BYTES = 1 << 26
 
+# classify_iter reads this many texts ahead, so that their new words are analysed together.
+_PREPARE_BATCH = 256
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)|[\r\n]+|\s*[\u2022\u25cf\u25aa\u00b7]\s*|\s+[-*]\s+(?=[A-Z])")
 _EDGE_PUNCT = re.compile(r"^\W+|\W+$")
 logger = logging.getLogger(__name__)
@@ -116,7 +119,9 @@ class Model:
         """
         if isinstance(texts, str):
             return self._one(texts)
-        return [self._one(t) for t in _checked_texts(texts, "texts")]
+        checked = _checked_texts(texts, "texts")
+        self._scorer.features.prepare(checked)  # the texts' new words, analysed together
+        return [self._one(t) for t in checked]
 
     def _one(self, text: str) -> Prediction:
         d, evidence = self._scorer.decisions(text)
@@ -152,10 +157,16 @@ class Model:
         if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
             raise type_error("texts", "an iterable of str", texts,
                              "To classify one text, call classify(text).")
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise type_error(f"texts[{i}]", "a str", text, "Convert or drop the item first.")
-            yield self._one(text)
+        items = iter(texts)
+        for start in itertools.count(0, _PREPARE_BATCH):
+            batch = list(itertools.islice(items, _PREPARE_BATCH))
+            if not batch:
+                return
+            self._scorer.features.prepare([t for t in batch if isinstance(t, str)])
+            for i, text in enumerate(batch, start):
+                if not isinstance(text, str):
+                    raise type_error(f"texts[{i}]", "a str", text, "Convert or drop the item first.")
+                yield self._one(text)
 
     def predict_proba(self, texts: Iterable[str]) -> np.ndarray:
         """Raw calibrated probabilities, shape (n_texts, n_classes), columns in ``self.classes`` order.
@@ -174,8 +185,10 @@ class Model:
         if not self.has_scope:
             raise ModelFileError("this model has no scope head (it was trained without out-of-scope texts); "
                                  "retrain with out-of-scope rows labelled `other` to get one.")
+        checked = _checked_texts(texts, "texts")
+        self._scorer.features.prepare(checked)
         return np.array([self._scorer.relevance_from_decision(float(self._scorer.decisions(t)[0][-1]))
-                         for t in _checked_texts(texts, "texts")])
+                         for t in checked])
 
     def evidence(self, text: str) -> float:
         """The evidence measure of ``text`` (see ``Prediction.evidence``)."""

@@ -131,6 +131,7 @@ class Scorer:
     def predict_proba(self, texts: Sequence[str]) -> FloatArray:
         """Probabilities for many texts, shape (len(texts), n_classes), classes as in ``model.classes``."""
         d = np.empty((len(texts), self.n_lean))
+        self.features.prepare(texts)
         for k, text in enumerate(texts):
             d[k] = self.decisions(text)[0][: self.n_lean]
         return self.proba_from_decision(d)
