@@ -92,10 +92,11 @@ def test_one_module_parses_records():
     parsers = []
     for path in sorted(PACKAGE.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("csv.reader", "csv.DictReader"):
-                parsers.append(f"{path.stem}:{node.lineno}")
-            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "json.loads" and path.stem in (
-                    "_corpus", "_evaluation", "_batch", "_cli", "_train"):
+            if not isinstance(node, ast.Call):
+                continue
+            call = ast.unparse(node.func)
+            if call in ("csv.reader", "csv.DictReader") or (
+                    call == "json.loads" and path.stem in ("_corpus", "_evaluation", "_batch", "_cli", "_train")):
                 parsers.append(f"{path.stem}:{node.lineno}")
     assert [p.split(":")[0] for p in parsers] == ["_io"], parsers
     users = {name for name in ("_corpus", "_batch") if "read_records" in (PACKAGE / f"{name}.py").read_text()}

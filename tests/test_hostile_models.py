@@ -78,7 +78,7 @@ def test_a_crafted_token_pattern_is_refused(model):
 
 @pytest.mark.parametrize("block, key, value, match", [
     (0, "ngram_range", [1, 3], "word n-grams are"), (0, "binary", True, "not sublinear"),
-    (0, "sublinear_tf", False, "not sublinear"), (1, "norm", None, "not sublinear"),
+    (0, "sublinear_tf", False, "not sublinear"), (-1, "norm", None, "not sublinear"),  # -1: the last block
     (0, "analyzer", "char_wb", "not a word vectorizer"), (None, "calibration", None, "calibration"),
 ])
 def test_a_file_of_a_layout_the_trainer_does_not_make_is_refused(model, block, key, value, match):

@@ -13,8 +13,9 @@ from marksales._cli import main
 from marksales._model import Model
 from tests.conftest import MARKETING, SALES, write_jsonl
 
-# dev-c (an author who never saw the training files): measured 0.92 of its out-of-scope rows flagged and
-# about 1% of its in-scope rows when the shipped model was built; the floors leave room for a retrain.
+# dev-c and dev-d (authors who never saw the training files): measured 0.92 of their 741 out-of-scope rows
+# flagged (dev-c 0.94, dev-d's harder near misses 0.81) and 0.2% of their in-scope rows when the shipped
+# model was built; the floors leave room for a retrain.
 MIN_OTHER_FLAGGED = 0.88
 MAX_IN_SCOPE_FLAGGED = 0.03
 
@@ -48,13 +49,27 @@ def test_text_with_nothing_to_go_on_is_not_in_scope(model, text):
     assert p.in_scope is False
 
 
-def test_a_text_without_a_known_content_word_is_never_in_scope(model):
-    # whatever its character n-grams say to the scope head
-    candidates = ["Salesforceish", "xyzzy Marketingz", "Salesperzon", "Marketeerz", "Vendedora", "Publicidad"]
-    without = [p for p in model.classify(candidates) if p.evidence == 0.0]
-    assert all(p.in_scope is False for p in without)
-    # the rule is exercised: some of them the scope head alone would keep
-    assert any(p.relevance >= model.scope_threshold for p in without)
+@pytest.fixture(scope="module")
+def char_model() -> Model:
+    """A small two-head model with character n-grams, whose scope head can keep a text whose words it has
+    never seen (the shipped model may have no character n-grams)."""
+    from marksales import Params, train
+
+    texts = MARKETING + SALES + OTHER
+    labels = ["marketing"] * len(MARKETING) + ["sales"] * len(SALES) + ["other"] * len(OTHER)
+    return train(texts=texts, labels=labels, params=Params(char_ngram=(3, 4), C=4.0, char_min_df=1), n_splits=3)
+
+
+def test_a_text_without_a_known_content_word_is_never_in_scope(model, char_model):
+    # whatever its character n-grams (or its stop words) say to the scope head
+    candidates = ["Salesforceish", "xyzzy Marketingz", "Salesperzon", "Marketeerz", "Vendedora", "Publicidad",
+                  "Brandz Campaignz", "the and of for with", "Prospectz Quotaz"]
+    for m in (model, char_model):
+        without = [p for p in m.classify(candidates) if p.evidence == 0.0]
+        assert without and all(p.in_scope is False for p in without)
+    # the rule is exercised: the small model's scope head alone would keep some of them
+    threshold = char_model.scope_threshold
+    assert any(p.evidence == 0.0 and p.relevance >= threshold for p in char_model.classify(candidates))
 
 
 def test_scope_is_invariant_to_case_and_whitespace(model):
