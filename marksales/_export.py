@@ -6,7 +6,6 @@ exports it again. scikit-learn is imported inside the functions that read a Pipe
 
 from __future__ import annotations
 
-import bisect
 from typing import Any
 
 import numpy as np
@@ -106,15 +105,12 @@ def evidence_weights(portable: PortableModel) -> np.ndarray:
     offset = 0
     for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
         if spec.analyzer == "word":
-            # without a string per term: bigrams are the terms holding a space; stop words found by bisection
+            # a few thousand terms at a time: a vocabulary read from a file is never made strings all at once
             terms = vocab if isinstance(vocab, Terms) else Terms("\n".join(vocab))
-            content = np.ones(len(terms), dtype=bool)
-            for first, cp, starts, _ in terms.spans():
-                content[first + np.searchsorted(starts, np.flatnonzero(cp == 32), side="right") - 1] = False
-            for word in stop:
-                j = bisect.bisect_left(terms, word)
-                if j < len(terms) and terms[j] == word:
-                    content[j] = False
+            content = np.zeros(len(terms), dtype=bool)
+            for first, _, chunk in terms.chunks():
+                flags = [" " not in term and term not in stop for term in chunk.split("\n")]
+                content[first : first + len(flags)] = flags
             cols = np.flatnonzero(content) + offset
             weights[cols] = strength[cols]
         offset += len(vocab)

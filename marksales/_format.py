@@ -136,11 +136,22 @@ def layout_problem(specs: Sequence[VectorizerSpec], calibration: str | None,
             return f"vectorizer {s.name!r} is not sublinear tf with idf and l2 norm"
         if (s.lowercase, s.strip_accents) != (word.lowercase, word.strip_accents):
             return "its vectorizers differ in lowercase or strip_accents"
-    if vocabularies is not None:
-        terms = vocabularies[0]
-        if not all(map(operator.lt, terms, itertools.islice(terms, 1, None))):
-            return f"vocabulary {word.name!r} is not in sorted order"
+    if vocabularies is not None and not _in_sorted_order(vocabularies[0]):
+        return f"vocabulary {word.name!r} is not in sorted order"
     return None
+
+
+def _in_sorted_order(terms: Sequence[str]) -> bool:
+    """Whether every term is less than the next (so the terms are also distinct)."""
+    if not isinstance(terms, Terms):
+        return all(map(operator.lt, terms, itertools.islice(terms, 1, None)))
+    last: str | None = None
+    for _, _, chunk in terms.chunks():  # a chunk at a time, compared in C
+        part = chunk.split("\n")
+        if (last is not None and not last < part[0]) or not all(map(operator.lt, part, part[1:])):
+            return False
+        last = part[-1]
+    return True
 
 
 @dataclass(frozen=True)
@@ -168,59 +179,53 @@ class Terms(Sequence[str]):
     directly (``spans``).
     """
 
-    __slots__ = ("text", "_n", "_bounds")
+    __slots__ = ("text", "_bounds")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._n = text.count("\n") + 1 if text else 0
-        self._bounds: npt.NDArray[np.int64] | None = None
+        # Where each term starts, and one past the end: found in windows of the text, so no work array
+        # is larger than a window's code points.
+        window = 1 << 18
+        parts = [np.zeros(1, dtype=np.int64)] if text else []
+        for at in range(0, len(text), window):
+            parts.append(at + 1 + np.flatnonzero(codepoints(text[at : at + window]) == 10))
+        parts.append(np.array([len(text) + 1], dtype=np.int64))
+        bounds = np.concatenate(parts)
+        self._bounds = bounds.astype(np.int32) if bounds[-1] < 2**31 else bounds
 
     def chunks(self, size: int = 4096) -> Iterator[tuple[int, int, str]]:
         """(index of the first term, its offset in ``text``, the newline-joined text of up to ``size``
         terms), in order: a pass over the vocabulary that never holds more than ``size`` terms' worth."""
-        text, start, first = self.text, 0, 0
-        while self._n and start <= len(text):
-            cut, taken = start, 0
-            while taken < size:
-                taken += 1
-                cut = text.find("\n", cut) + 1
-                if cut == 0:
-                    cut = len(text) + 1
-                    break
-            yield first, start, text[start : cut - 1]
-            first += taken
-            start = cut
+        bounds, n = self._bounds, len(self)
+        for first in range(0, n, size):
+            start, stop = int(bounds[first]), int(bounds[min(first + size, n)]) - 1
+            yield first, start, self.text[start:stop]
 
     def spans(self, size: int = 4096) -> Iterator[tuple[int, npt.NDArray[np.uint32], npt.NDArray[np.int64],
                                                          npt.NDArray[np.int64]]]:
         """Per chunk of terms: the first term's index, the chunk's code points, and each term's start in
         them and length."""
-        for first, _, chunk in self.chunks(size):
-            cp = codepoints(chunk)
-            breaks = np.flatnonzero(cp == 10)
-            starts = np.concatenate(([0], breaks + 1)).astype(np.int64)
-            yield first, cp, starts, np.append(breaks, cp.size) - starts
+        bounds, n = self._bounds, len(self)
+        for first, start, chunk in self.chunks(size):
+            starts = bounds[first : min(first + size, n) + 1].astype(np.int64) - start
+            yield first, codepoints(chunk), starts[:-1], np.diff(starts) - 1
 
     def __len__(self) -> int:
-        return self._n
+        return self._bounds.size - 1
 
     def __getitem__(self, i: Any) -> Any:
-        bounds = self._bounds
-        if bounds is None:  # built on first use
-            parts = [offset + np.concatenate(([0], np.flatnonzero(codepoints(chunk) == 10) + 1))
-                     for _, offset, chunk in self.chunks()]
-            self._bounds = bounds = np.concatenate([*parts, [len(self.text) + 1]]).astype(np.int64)
+        bounds, n = self._bounds, len(self)
         if isinstance(i, slice):
-            start, stop, step = i.indices(self._n)
+            start, stop, step = i.indices(n)
             if step != 1:
                 return tuple(self[k] for k in range(start, stop, step))
             if start >= stop:
                 return ()
             return tuple(self.text[int(bounds[start]) : int(bounds[stop]) - 1].split("\n"))
         k = operator.index(i)
-        if not -self._n <= k < self._n:
+        if not -n <= k < n:
             raise IndexError("term index out of range")
-        k %= self._n
+        k %= n
         return self.text[int(bounds[k]) : int(bounds[k + 1]) - 1]
 
     def __iter__(self) -> Iterator[str]:
@@ -231,12 +236,12 @@ class Terms(Sequence[str]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Terms):
             return self.text == other.text
-        return isinstance(other, Sequence) and len(other) == self._n and all(map(operator.eq, self, other))
+        return isinstance(other, Sequence) and len(other) == len(self) and all(map(operator.eq, self, other))
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Terms({self._n} terms)"
+        return f"Terms({len(self)} terms)"
 
 
 def codepoints(text: str) -> npt.NDArray[np.uint32]:
