@@ -50,14 +50,27 @@ def _as_terms(vocab: Sequence[str]) -> Terms:
     return vocab if isinstance(vocab, Terms) else Terms("\n".join(vocab))
 
 
+class _Combining(dict[int, "int | None"]):
+    """``str.translate``'s table that deletes combining characters: each code point decided once, by
+    ``unicodedata.combining`` as scikit-learn decides it, then looked up in C."""
+
+    def __missing__(self, code: int) -> int | None:
+        keep = None if unicodedata.combining(chr(code)) else code
+        if len(self) < 1 << 16:  # bounded: a text of every code point cannot grow it without end
+            self[code] = keep
+        return keep
+
+
+_DROP_COMBINING = _Combining()
+
+
 def _strip_accents_unicode(s: str) -> str:
     # Same as sklearn.feature_extraction.text.strip_accents_unicode.
     try:
         s.encode("ASCII", errors="strict")
         return s
     except UnicodeEncodeError:
-        normalized = unicodedata.normalize("NFKD", s)
-        return "".join([c for c in normalized if not unicodedata.combining(c)])
+        return unicodedata.normalize("NFKD", s).translate(_DROP_COMBINING)
 
 
 def _strip_accents_ascii(s: str) -> str:
@@ -244,6 +257,14 @@ class Features:
         self._word_vocab = _as_terms(model.vocabularies[0])
         self._words = TermIndex(self._word_vocab, 0, word.name)
         self._bigrams = word.ngram_range[1] == 2
+        # For each unigram term, where the next unigram term starts: its bigrams lie in between.
+        bigram = np.zeros(len(self._word_vocab), dtype=bool)
+        for first, cp, starts, _ in self._word_vocab.spans():
+            bigram[first + np.searchsorted(starts, np.flatnonzero(cp == 32), side="right") - 1] = True
+        unigrams = np.flatnonzero(~bigram)
+        self._next_unigram = np.zeros(len(self._word_vocab), dtype=np.int32)
+        self._next_unigram[unigrams] = np.append(unigrams[1:], len(self._word_vocab))
+        del bigram, unigrams
         assert word.token_pattern is not None  # layout_problem checks it
         self._token_re = re.compile(word.token_pattern)
         self.split = len(self._word_vocab)  # where the character block starts
@@ -278,15 +299,21 @@ class Features:
         if hit is None:
             vocab, n, start = self._word_vocab, len(self._word_vocab), token + " "
             # In sorted order the terms "token <anything>" lie between "token " and "token!" (the next
-            # character); a unigram term's bigrams follow it directly, so one comparison finds where.
-            if index is not None and (index + 1 == n or vocab[index + 1] >= start):
-                lo = index + 1
-            else:
+            # character): right after the unigram itself, up to the next unigram (``_next_unigram``), when
+            # the ends of that run say so; a bisection otherwise.
+            lo = hi = -1
+            if index is not None:
+                a, b = index + 1, int(self._next_unigram[index])
+                if a == b and (a == n or vocab[a] >= start):  # the next term is a unigram past every "token x"
+                    lo = hi = a
+                elif a < b and vocab[a].startswith(start) and vocab[b - 1].startswith(start):
+                    lo, hi = a, b
+            if lo < 0:
                 lo = bisect.bisect_left(vocab, start, 0 if index is None else index + 1)
-            if lo == n or not vocab[lo].startswith(start):
+                hi = bisect.bisect_left(vocab, token + "!", lo)
+            if lo >= hi:
                 hit = _NO_FOLLOWERS
             else:
-                hi = bisect.bisect_left(vocab, token + "!", lo)
                 second = operator.itemgetter(slice(len(start), None))
                 hit = dict(zip(map(sys.intern, map(second, vocab[lo:hi])), range(lo, hi)))
             if len(self._followers) >= WORD_CACHE_LIMIT:

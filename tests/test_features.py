@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 import marksales._features as features
@@ -76,3 +78,13 @@ def test_a_repeated_term_is_refused(build):
 def test_char_terms_longer_than_the_range_are_refused():
     with pytest.raises(ModelFileError, match="outside its n-gram range"):
         CharGrams(Terms("ab\nabcdef"), 0, (2, 5), "char")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_accents_are_stripped_as_scikit_learn_strips_them(text):
+    from sklearn.feature_extraction.text import strip_accents_unicode
+
+    from marksales._features import _strip_accents_unicode
+
+    assert _strip_accents_unicode(text) == strip_accents_unicode(text)
