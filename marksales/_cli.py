@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="comma-separated allowed labels (default: those in the corpus)")
     p.add_argument("--dev", nargs="+", metavar="FILE", help="labelled dev files to evaluate separately")
     p.add_argument("--search", action="store_true", help="grid-search features and C by cross-validation")
-    p.add_argument("--C", type=float, help="inverse regularisation strength (default: 8)")
+    p.add_argument("--C", type=float, help="inverse regularisation strength (default: 32)")
     p.add_argument("--folds", type=_folds, default=5, help="cross-validation folds, 2 to 20 (default: 5)")
     p.add_argument("--on-conflict", choices=["majority", "drop", "error"], default="majority",
                    help="a text with two labels: keep the majority label (a tie drops it; default), drop it, or "

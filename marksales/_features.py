@@ -64,13 +64,22 @@ class _Combining(dict[int, "int | None"]):
 _DROP_COMBINING = _Combining()
 
 
+_NON_ASCII = re.compile("[^\x00-\x7f]+")
+
+
+def _strip_run(m: re.Match[str]) -> str:
+    return unicodedata.normalize("NFKD", m.group()).translate(_DROP_COMBINING)
+
+
 def _strip_accents_unicode(s: str) -> str:
-    # Same as sklearn.feature_extraction.text.strip_accents_unicode.
+    # Same as sklearn.feature_extraction.text.strip_accents_unicode: NFKD, then no combining characters.
+    # Only the runs of non-ASCII characters need it: an ASCII character has no decomposition and no
+    # combining class, so it ends the reordering of the marks before it, and the text between runs is kept.
     try:
         s.encode("ASCII", errors="strict")
         return s
     except UnicodeEncodeError:
-        return unicodedata.normalize("NFKD", s).translate(_DROP_COMBINING)
+        return _NON_ASCII.sub(_strip_run, s)
 
 
 def _strip_accents_ascii(s: str) -> str:
