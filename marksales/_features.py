@@ -191,13 +191,17 @@ class CharGrams:
         if lengths.size and not (lengths.min() >= 1 and lengths.max() <= self.hi):
             raise ModelFileError(f"vocabulary {name!r} holds terms outside its n-gram range {list(ngram_range)}; "
                                  f"the model file is inconsistent")
-        wide = any(cp.size and cp.max() >= 2**16 for _, cp, _, _ in terms.spans())
-        rows = np.zeros((lengths.size, self.hi), dtype=np.uint32 if wide else np.uint16)
+        # Rows hold each character's rank in the vocabulary's alphabet (1, 2, ...; 0 pads), so that they fit
+        # in 16 bits whatever the code points are.
+        self._alphabet = np.unique(np.concatenate([np.unique(cp) for _, cp, _, _ in terms.spans()]
+                                                  or [np.zeros(0, dtype=np.uint32)]))
+        rows = np.zeros((lengths.size, self.hi), dtype=np.uint16 if self._alphabet.size < 2**16 else np.uint32)
         for first, cp, starts, chunk_lengths in terms.spans():
             block = rows[first : first + starts.size]
+            ranks = np.searchsorted(self._alphabet, cp) + 1
             for i in range(self.hi):
                 has = chunk_lengths > i
-                block[has, i] = cp[starts[has] + i]
+                block[has, i] = ranks[starts[has] + i]
 
         def same_term(a: int, b: int) -> bool:
             return bool(lengths[a] == lengths[b] and (rows[a] == rows[b]).all())
@@ -207,7 +211,7 @@ class CharGrams:
         self._multiplier = (np.uint64(multiplier), np.uint64(pow(multiplier, -1, 2**64)))
         self._rows = rows[order]
         self._lengths = lengths[order].astype(np.int8)
-        self._index = (order + offset).astype(np.int64)
+        self._index = (order + offset).astype(np.int32 if offset + len(order) < 2**31 else np.int64)
 
     def lookup(self, words: Sequence[str]) -> list[npt.NDArray[np.int64]]:
         """For each whitespace-free word, the feature indices of its ``char_wb`` n-grams found in the
@@ -241,11 +245,15 @@ class CharGrams:
         k = np.minimum(self._hashes.searchsorted(h), self._hashes.size - 1)
         hit = np.flatnonzero(self._hashes[k] == h)
         p, n, k = p[hit], n[hit], k[hit]
-        padded_cp = np.concatenate((cp, np.zeros(self.hi, dtype=cp.dtype)))
+        # The found windows' characters as alphabet ranks (a character outside the alphabet: 0, which no
+        # term holds inside its length), padded past the text's end.
+        rank = np.minimum(np.searchsorted(self._alphabet, cp), self._alphabet.size - 1)
+        rank = np.where(self._alphabet[rank] == cp, rank + 1, 0)
+        rank = np.concatenate((rank, np.zeros(self.hi, dtype=rank.dtype)))
         cols = np.arange(self.hi)
-        window = np.where(cols < n[:, None], padded_cp[p[:, None] + cols], 0)
+        window = np.where(cols < n[:, None], rank[p[:, None] + cols], 0)
         same = (self._lengths[k] == n) & (self._rows[k] == window).all(axis=1)
-        owner, index = word_of[p[same]], self._index[k[same]]
+        owner, index = word_of[p[same]], self._index[k[same]].astype(np.int64)
         order = np.argsort(owner, kind="stable")
         cuts = np.cumsum(np.bincount(owner, minlength=len(words)))[:-1]
         return np.split(index[order], cuts)

@@ -244,6 +244,19 @@ class Terms(Sequence[str]):
         return f"Terms({len(self)} terms)"
 
 
+def joined(blocks: Sequence[FloatArray]) -> FloatArray:
+    """The blocks as one array: their common base when they are consecutive views of all of it (as the
+    reader makes ``idfs``), otherwise a concatenation."""
+    base = blocks[0].base if blocks else None
+    if isinstance(base, np.ndarray) and base.ndim == 1 and base.flags.c_contiguous and all(
+            b.base is base for b in blocks) and sum(b.size for b in blocks) == base.size:
+        start = base.__array_interface__["data"][0]
+        at = [b.__array_interface__["data"][0] for b in blocks]
+        if at[0] == start and all(x + b.nbytes == y for x, b, y in zip(at, blocks, at[1:])):
+            return base
+    return np.concatenate(list(blocks)) if blocks else np.zeros(0)
+
+
 def codepoints(text: str) -> npt.NDArray[np.uint32]:
     """The code points of ``text`` as an array."""
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
@@ -380,6 +393,7 @@ class PortableModel:
                 text = _array_to_text(need(f"vocab_{i}"), source)
             except UnicodeDecodeError as exc:
                 raise ModelFileError(f"{source}: vocabulary {spec.name!r} is not valid UTF-8") from exc
+            del arrays[f"vocab_{i}"]  # its bytes are not needed once decoded
             vocab = Terms(text)
             if len(vocab) != n:  # distinctness is checked where the lookup table is built (Features)
                 raise ModelFileError(
@@ -405,11 +419,15 @@ class PortableModel:
         scope = None
         if version >= 2 and header.get("scope") is not None:
             scope = _scope_head(header["scope"], need("scope_coef"), n_total, tuple(classes), source)
+        # One array for every block's idf, each block's a view of it: the scorer uses the whole (``joined``).
+        whole = np.concatenate(idfs) if idfs else np.zeros(0)
+        whole.flags.writeable = False  # as the arrays read from the file are
+        cuts = np.cumsum([len(v) for v in idfs])[:-1]
         return cls(
             classes=tuple(classes),
             vectorizers=specs,
             vocabularies=tuple(vocabularies),
-            idfs=tuple(idfs),
+            idfs=tuple(np.split(whole, cuts)),
             coef=coef,
             intercept=intercept,
             calibration=calibration,
@@ -521,7 +539,7 @@ def _content_sha256(arrays: dict[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape}\n".encode())
-        h.update(a.tobytes())
+        h.update(a.data.cast("B"))  # the bytes in place, not a copy
     return h.hexdigest()
 
 
@@ -593,4 +611,4 @@ def _text_to_array(text: str) -> np.ndarray:
 def _array_to_text(arr: np.ndarray, source: str = "model") -> str:
     if arr.dtype != np.uint8 or arr.ndim != 1:
         raise ModelFileError(f"{source}: expected a 1-d uint8 text array, found {arr.dtype} with shape {arr.shape}")
-    return arr.tobytes().decode("utf-8")
+    return str(arr.data, "utf-8")  # decoded in place, not copied first

@@ -379,7 +379,9 @@ def _load_portable(path: Path, *, trusted: bool = False) -> Model:
             f"{str(path)!r} does not match the sha256 in {METADATA_NAME} beside it: the file was changed "
             f"or truncated after training. Re-copy it, or retrain with `marksales train`."
         )
-    return Model(PortableModel.from_bytes(data, source=str(path)), meta, path, trusted=trusted)
+    portable = PortableModel.from_bytes(data, source=str(path))
+    del data  # 3 MB of packed file, not needed while the lookups are built
+    return Model(portable, meta, path, trusted=trusted)
 
 
 def _shipped_dir() -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._features import Features, IntArray
-from ._format import PortableModel
+from ._format import PortableModel, joined
 
 FloatArray = npt.NDArray[np.float64]
 _ONES = np.ones(4096)
@@ -49,7 +49,7 @@ class Scorer:
         self.features = Features(model)
         self.n_features = self.features.n_features
         self._split = self.features.split
-        self._idf = np.concatenate(model.idfs)
+        self._idf = joined(model.idfs)
         # Every head's coefficients, one contiguous vector each: the lean's decision columns (one for two
         # classes, as in scikit-learn), then the scope head's when the model has one. A text's normalised
         # TF-IDF vector is built once; each head is then one 1-d gather and one dot product (a gather of
@@ -70,6 +70,8 @@ class Scorer:
         self._evidence_end: int | None = (
             None if weighted.size and weighted[-1] >= self._split else self._split
         )
+        if self._evidence_end is not None:  # keep only the weighted prefix
+            self._evidence_w = self._evidence_w[: self._evidence_end].copy()
 
     # ---------------------------------------------------------------- TF-IDF and decisions
 
