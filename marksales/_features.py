@@ -133,7 +133,7 @@ def _sorted_hashes(terms: Terms, longest: int, same_term: Any, name: str
         hashes = np.empty(len(terms), dtype=np.uint64)
         for first, cp, starts, lengths in terms.spans():
             hashes[first : first + starts.size] = _hash_spans(cp, starts, lengths, powers)
-        order = np.argsort(hashes, kind="stable")
+        order = np.argsort(hashes)  # equal hashes end up adjacent whatever the sort: checked next
         hashes = hashes[order]
         same = np.flatnonzero(hashes[1:] == hashes[:-1])
         if same.size == 0:
