@@ -8,17 +8,39 @@
 # No ``from __future__ import annotations`` and private aliases: ``dir(marksales)`` shows the API only.
 from collections.abc import Iterable as _Iterable
 from collections.abc import Iterator as _Iterator
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 from typing import overload as _overload
 
-from ._batch import DEFAULT_CHUNK_SIZE as _DEFAULT_CHUNK_SIZE
-from ._batch import ScoreSummary, score_file, score_frame
-from ._batch import classify_chunks as _classify_chunks
 from ._errors import CorpusError, CorpusProblem, InputFileError, MarksalesError, ModelFileError, UntrustedModelError
 from ._model import Model, load_model
 from ._model import default_model as _default_model
-from ._train import Params, train
+from ._types import DEFAULT_CHUNK_SIZE as _DEFAULT_CHUNK_SIZE
 from ._types import Explanation, Prediction, SentenceScore, TermWeight
 from ._version import __version__
+
+if _TYPE_CHECKING:
+    from ._batch import ScoreSummary, score_file, score_frame
+    from ._train import Params, train
+
+# Training and file scoring load on first use, so that classifying one text imports neither (a new
+# process classifies sooner: the benchmarks' cold start).
+_LAZY = {"ScoreSummary": "_batch", "score_file": "_batch", "score_frame": "_batch", "Params": "_train",
+         "train": "_train"}
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 @_overload
@@ -56,7 +78,9 @@ def classify_iter(texts: _Iterable[str], *, chunk_size: int = _DEFAULT_CHUNK_SIZ
     >>> [p.label for p in classify_iter(iter(["SDR", "SEO Specialist"]))]
     ['sales', 'marketing']
     """
-    return _classify_chunks(texts, chunk_size=chunk_size, jobs=jobs)
+    from ._batch import classify_chunks
+
+    return classify_chunks(texts, chunk_size=chunk_size, jobs=jobs)
 
 
 __all__ = [

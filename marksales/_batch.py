@@ -41,11 +41,12 @@ from ._io import (
     refuse_non_regular_input,
     same_file_as_stdin,
 )
+from ._types import DEFAULT_CHUNK_SIZE as _DEFAULT_CHUNK_SIZE
 from ._types import Prediction
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 500  # ~1 MB of 2 KB postings per chunk in flight
+DEFAULT_CHUNK_SIZE = _DEFAULT_CHUNK_SIZE
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ON_ERROR = ("mark", "fail")
 
