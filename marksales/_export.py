@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._format import PortableModel, ScopeHead, Terms, VectorizerSpec, layout_problem
+from ._format import PortableModel, ScopeHead, VectorizerSpec, as_terms, layout_problem
 
 
 def to_portable(pipeline: Any, extra: dict[str, Any] | None = None, *, scope: Any = None,
@@ -106,7 +106,7 @@ def evidence_weights(portable: PortableModel) -> np.ndarray:
     for spec, vocab in zip(portable.vectorizers, portable.vocabularies):
         if spec.analyzer == "word":
             # a few thousand terms at a time: a vocabulary read from a file is never made strings all at once
-            terms = vocab if isinstance(vocab, Terms) else Terms("\n".join(vocab))
+            terms = as_terms(vocab)
             content = np.zeros(len(terms), dtype=bool)
             for first, _, chunk in terms.chunks():
                 flags = [" " not in term and term not in stop for term in chunk.split("\n")]

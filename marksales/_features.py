@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._errors import ModelFileError
-from ._format import PortableModel, Terms, codepoints
+from ._format import PortableModel, Terms, as_terms, codepoints
 
 # Words whose analysis is cached; a posting file has far fewer distinct words than this.
 WORD_CACHE_LIMIT = 50_000
@@ -44,10 +44,6 @@ _NO_FOLLOWERS: dict[str, int] = {}
 # ``bytearray().join``, several times faster than concatenating small arrays), its first token (interned:
 # a hit then compares pointers, not text) and its last token's followers; both None without tokens.
 WordEntry = tuple[bytes, "str | None", "dict[str, int] | None"]
-
-
-def _as_terms(vocab: Sequence[str]) -> Terms:
-    return vocab if isinstance(vocab, Terms) else Terms("\n".join(vocab))
 
 
 class _Combining(dict[int, "int | None"]):
@@ -119,10 +115,6 @@ def _hash_spans(cp: npt.NDArray[np.uint32], starts: npt.NDArray[np.int64], lengt
     return out
 
 
-def _term_lengths(terms: Terms) -> npt.NDArray[np.int64]:
-    return np.concatenate([lengths for _, _, _, lengths in terms.spans()] or [np.zeros(0, dtype=np.int64)])
-
-
 def _sorted_hashes(terms: Terms, longest: int, same_term: Any, name: str
                    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[Any], npt.NDArray[np.uint64]]:
     """The terms' hashes sorted, the order that sorts them and the powers used: the first multiplier
@@ -152,9 +144,8 @@ class TermIndex:
 
     def __init__(self, terms: Terms, offset: int, name: str) -> None:
         self.terms = terms
-        lengths = _term_lengths(terms)
+        lengths = terms.lengths()
         longest = int(lengths.max()) if lengths.size else 0
-        del lengths
         self._hashes, order, self._powers = _sorted_hashes(terms, longest, lambda a, b: terms[a] == terms[b], name)
         self._order = order.astype(np.int32 if len(terms) < 2**31 else np.int64)
         self._offset = offset
@@ -187,7 +178,7 @@ class CharGrams:
 
     def __init__(self, terms: Terms, offset: int, ngram_range: tuple[int, int], name: str) -> None:
         self.lo, self.hi = ngram_range
-        lengths = _term_lengths(terms)
+        lengths = terms.lengths()
         if lengths.size and not (lengths.min() >= 1 and lengths.max() <= self.hi):
             raise ModelFileError(f"vocabulary {name!r} holds terms outside its n-gram range {list(ngram_range)}; "
                                  f"the model file is inconsistent")
@@ -271,7 +262,7 @@ class Features:
         word = model.vectorizers[0]
         self._lowercase = word.lowercase
         self._accents = _ACCENT_FUNCTIONS[word.strip_accents]
-        self._word_vocab = _as_terms(model.vocabularies[0])
+        self._word_vocab = as_terms(model.vocabularies[0])
         self._words = TermIndex(self._word_vocab, 0, word.name)
         self._bigrams = word.ngram_range[1] == 2
         # For each unigram term, where the next unigram term starts: its bigrams lie in between.
@@ -289,7 +280,7 @@ class Features:
         self.n_features = self.split
         if len(model.vectorizers) == 2:
             spec, vocab = model.vectorizers[1], model.vocabularies[1]
-            self._chars = CharGrams(_as_terms(vocab), self.split, spec.ngram_range, spec.name)
+            self._chars = CharGrams(as_terms(vocab), self.split, spec.ngram_range, spec.name)
             self.n_features += len(vocab)
         self._names = [spec.name for spec in model.vectorizers]
         self._vocabularies = model.vocabularies

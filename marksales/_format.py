@@ -210,6 +210,10 @@ class Terms(Sequence[str]):
             starts = bounds[first : min(first + size, n) + 1].astype(np.int64) - start
             yield first, codepoints(chunk), starts[:-1], np.diff(starts) - 1
 
+    def lengths(self) -> npt.NDArray[np.int64]:
+        """Each term's length, from the bounds (no pass over the text)."""
+        return np.diff(self._bounds).astype(np.int64) - 1
+
     def __len__(self) -> int:
         return self._bounds.size - 1
 
@@ -242,6 +246,11 @@ class Terms(Sequence[str]):
 
     def __repr__(self) -> str:
         return f"Terms({len(self)} terms)"
+
+
+def as_terms(vocab: Sequence[str]) -> Terms:
+    """``vocab`` as ``Terms`` (an exported model's vocabularies are tuples)."""
+    return vocab if isinstance(vocab, Terms) else Terms("\n".join(vocab))
 
 
 def joined(blocks: Sequence[FloatArray]) -> FloatArray:

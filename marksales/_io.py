@@ -112,11 +112,10 @@ class Record:
 
     ``line`` is its 1-based line (for CSV, where the record ends, as ``csv.reader`` counts); ``fields`` its
     cells by column name (a JSON object as it is). ``blank`` marks a blank line (JSONL) or a row with no
-    non-blank cell (CSV). ``kind``
-    and ``problem`` say why the record cannot be used as it is, when it cannot: ``too_long`` (JSONL: a line
-    over the limit, not held in memory), ``json`` and ``not_object`` (JSONL), ``field_count`` (more cells
-    than the header) and ``short`` (fewer: ``fields`` has the cells there are). The caller decides which of
-    these stop a run and which mark a row.
+    non-blank cell (CSV). ``kind`` and ``problem`` say why the record cannot be used as it is, when it
+    cannot: ``too_long`` (JSONL: a line over the limit, not held in memory), ``json`` and ``not_object``
+    (JSONL), ``field_count`` (more cells than the header) and ``short`` (fewer: ``fields`` has the cells
+    there are). The caller decides which of these stop a run and which mark a row.
     """
 
     line: int

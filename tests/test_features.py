@@ -23,6 +23,7 @@ def test_terms_is_the_vocabulary_as_a_sequence():
     t = Terms("\n".join(terms))
     assert len(t) == len(terms) and list(t) == terms and t == terms and t == Terms("\n".join(terms))
     assert [t[i] for i in range(-len(terms), len(terms))] == terms + terms
+    assert t.lengths().tolist() == [len(term) for term in terms]
     assert t[1:4] == tuple(terms[1:4]) and t[::2] == tuple(terms[::2]) and t[4:1] == ()
     with pytest.raises(IndexError):
         t[len(terms)]
