@@ -38,12 +38,13 @@ WORD_CACHE_LIMIT = 50_000
 IntArray = npt.NDArray[np.intp]
 _EMPTY_INDEX: IntArray = np.zeros(0, dtype=np.intp)
 _EMPTY_INT64: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-_NO_FOLLOWERS: dict[str, int] = {}
+_NO_FOLLOWERS: dict[str, bytes] = {}
 
 # A word's cache entry: its own feature indices as int64 bytes (a text's words are joined with one
 # ``bytearray().join``, several times faster than concatenating small arrays), its first token (interned:
-# a hit then compares pointers, not text) and its last token's followers; both None without tokens.
-WordEntry = tuple[bytes, "str | None", "dict[str, int] | None"]
+# a hit then compares pointers, not text) and its last token's followers (second token -> the bigram's
+# index as int64 bytes, joined with the rest); both None without tokens.
+WordEntry = tuple[bytes, "str | None", "dict[str, bytes] | None"]
 
 
 class _Combining(dict[int, "int | None"]):
@@ -284,7 +285,7 @@ class Features:
             self.n_features += len(vocab)
         self._names = [spec.name for spec in model.vectorizers]
         self._vocabularies = model.vocabularies
-        self._followers: dict[str, dict[str, int]] = {}
+        self._followers: dict[str, dict[str, bytes]] = {}
         self.cache: dict[str, WordEntry] = {}
 
     def preprocess(self, text: str) -> str:
@@ -299,9 +300,9 @@ class Features:
         # char_wb collapses runs of white space before splitting; str.split() alone gives the same words.
         return self.preprocess(text).split()
 
-    def _followers_of(self, token: str, index: int | None) -> dict[str, int]:
+    def _followers_of(self, token: str, index: int | None) -> dict[str, bytes]:
         """The bigrams that start with ``token`` (a unigram term at ``index``, or None): second token ->
-        feature index. Remembered for the tokens met, those without bigrams included, up to the cache
+        feature index, as int64 bytes. Remembered for the tokens met, those without bigrams included, up to the cache
         limit."""
         hit = self._followers.get(token)
         if hit is None:
@@ -323,7 +324,8 @@ class Features:
                 hit = _NO_FOLLOWERS
             else:
                 second = operator.itemgetter(slice(len(start), None))
-                hit = dict(zip(map(sys.intern, map(second, vocab[lo:hi])), range(lo, hi)))
+                indices = np.arange(lo, hi, dtype=np.int64).tobytes()
+                hit = {sys.intern(second(term)): indices[8 * i : 8 * i + 8] for i, term in enumerate(vocab[lo:hi])}
             if len(self._followers) >= WORD_CACHE_LIMIT:
                 self._followers.clear()
             self._followers[token] = hit
@@ -387,13 +389,22 @@ class Features:
             analysed = dict(zip(missing, self._analyze(missing)))
             hits = [h or analysed[w] for h, w in zip(hits, words)]
             self._store(analysed)
-        parts = [h[0] for h in hits]
-        if self._bigrams:
-            linked = [h for h in hits if h[1] is not None]  # words with tokens, in order
-            follows = dict.get  # (followers of a word's last token, next word's first token)
-            found = [j for a, b in zip(linked, linked[1:]) if (j := follows(a[2], b[1])) is not None]
-            if found:
-                parts.append(array.array("q", found).tobytes())
+        if not self._bigrams:
+            return np.frombuffer(bytearray().join([h[0] for h in hits]), dtype=np.int64)
+        # Each word's own features, and after each word with tokens the bigram (if any) its first token
+        # makes with the last token of the previous word that has tokens; one loop (cheaper than three
+        # comprehensions here, the hot path).
+        parts: list[bytes] = []
+        add = parts.append
+        before: dict[str, bytes] | None = None
+        for own, first, followers in hits:
+            add(own)
+            if first is not None:
+                if before:
+                    bigram = before.get(first)
+                    if bigram is not None:
+                        add(bigram)
+                before = followers
         # a fresh, writable array (callers sort it in place)
         return np.frombuffer(bytearray().join(parts), dtype=np.int64)
 

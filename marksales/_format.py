@@ -26,7 +26,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -253,17 +253,46 @@ def as_terms(vocab: Sequence[str]) -> Terms:
     return vocab if isinstance(vocab, Terms) else Terms("\n".join(vocab))
 
 
-def joined(blocks: Sequence[FloatArray]) -> FloatArray:
-    """The blocks as one array: their common base when they are consecutive views of all of it (as the
-    reader makes ``idfs``), otherwise a concatenation."""
-    base = blocks[0].base if blocks else None
-    if isinstance(base, np.ndarray) and base.ndim == 1 and base.flags.c_contiguous and all(
-            b.base is base for b in blocks) and sum(b.size for b in blocks) == base.size:
-        start = base.__array_interface__["data"][0]
-        at = [b.__array_interface__["data"][0] for b in blocks]
-        if at[0] == start and all(x + b.nbytes == y for x, b, y in zip(at, blocks, at[1:])):
-            return base
-    return np.concatenate(list(blocks)) if blocks else np.zeros(0)
+def feature_table(idfs: Sequence[FloatArray], coef: FloatArray, scope_coef: FloatArray | None) -> FloatArray:
+    """One read-only row per feature: its idf, its coefficient in each of the lean's rows, then in the scope
+    head's (when there is one), shape (n_features, 1 + n_rows [+ 1]).
+
+    The scorer takes a text's rows from it in one gather. The reader keeps a model's numbers there alone
+    (its ``idfs``, ``coef`` and scope ``coef`` are views of it), so the table costs no memory; ``table_of``
+    finds it again.
+    """
+    n = sum(len(v) for v in idfs)
+    columns = [*coef] + ([scope_coef] if scope_coef is not None else [])
+    table = np.empty((n, 1 + len(columns)))
+    table[:, 0] = np.concatenate(list(idfs)) if idfs else np.zeros(0)
+    for j, column in enumerate(columns, 1):
+        table[:, j] = column
+    table.flags.writeable = False
+    return table
+
+
+def _table_views(table: FloatArray, sizes: Sequence[int], n_rows: int, scope: bool
+                 ) -> tuple[tuple[FloatArray, ...], FloatArray, FloatArray | None]:
+    """The idf blocks, the coefficient rows and the scope coefficients as views of ``feature_table``'s table."""
+    idfs = tuple(np.split(table[:, 0], np.cumsum(sizes)[:-1])) if sizes else ()
+    return idfs, table[:, 1 : 1 + n_rows].T, table[:, 1 + n_rows] if scope else None
+
+
+def table_of(model: PortableModel) -> FloatArray:
+    """``model``'s ``feature_table``: the one its arrays are views of (as the reader makes them), else a new
+    one (a model exported in memory, or one whose arrays were replaced)."""
+    table = model.coef.base
+    n_rows = model.coef.shape[0]
+    views: list[FloatArray] = [*model.idfs, model.coef] + ([model.scope.coef] if model.scope is not None else [])
+    if (isinstance(table, np.ndarray) and table.ndim == 2 and table.flags.c_contiguous and table.dtype == np.float64
+            and table.shape == (model.n_features, 1 + n_rows + (model.scope is not None))
+            and all(v.base is table for v in views)):
+        expected = _table_views(table, [len(v) for v in model.vocabularies], n_rows, model.scope is not None)
+        same = [*expected[0], expected[1]] + ([expected[2]] if expected[2] is not None else [])
+        if all(a.shape == b.shape and a.strides == b.strides
+               and a.__array_interface__["data"][0] == b.__array_interface__["data"][0] for a, b in zip(views, same)):
+            return table
+    return feature_table(model.idfs, model.coef, model.scope.coef if model.scope is not None else None)
 
 
 def codepoints(text: str) -> npt.NDArray[np.uint32]:
@@ -396,7 +425,6 @@ class PortableModel:
         _check_extra(extra, source)
 
         vocabularies = []
-        idfs = []
         for i, (spec, n) in enumerate(zip(specs, declared)):
             try:
                 text = _array_to_text(need(f"vocab_{i}"), source)
@@ -409,34 +437,45 @@ class PortableModel:
                     f"{source}: vocabulary {spec.name!r} has {len(vocab)} terms, the header declares {n}"
                 )
             vocabularies.append(vocab)
+        problem = layout_problem(specs, calibration, vocabularies)
+        if problem:
+            raise ModelFileError(f"{source} cannot be read: {problem}. Retrain with `marksales train`.")
+
+        # Every per-feature number goes into one table (see ``feature_table``), each array of the file
+        # copied in and dropped in turn: the model's arrays are views of the table, and a load holds at
+        # most one array twice.
+        n_rows = 1 if len(classes) == 2 else len(classes)
+        n_total = sum(declared)
+        has_scope = version >= 2 and header.get("scope") is not None
+        table = np.empty((n_total, 1 + n_rows + has_scope))
+        offset = 0
+        for i, (spec, n) in enumerate(zip(specs, declared)):
             idf = _floats(need(f"idf_{i}"), (n,), f"idf of {spec.name!r}", source)
             if idf.size and not float(idf.min()) >= 1.0:  # smoothed idf is 1 + log(...) >= 1: norms stay positive
                 raise ModelFileError(f"{source}: the idf of {spec.name!r} has values below 1, which no trained model "
                                      f"has; the file was changed. Retrain with `marksales train`.")
-            idfs.append(idf)
-
-        problem = layout_problem(specs, calibration, vocabularies)
-        if problem:
-            raise ModelFileError(f"{source} cannot be read: {problem}. Retrain with `marksales train`.")
-        n_rows = 1 if len(classes) == 2 else len(classes)
-        n_total = sum(declared)
-        n_calib = n_rows
-        coef = _floats(need("coef"), (n_rows, n_total), "coef", source)
+            table[offset : offset + n, 0] = idf
+            offset += n
+            del arrays[f"idf_{i}"], idf
+        table[:, 1 : 1 + n_rows] = _floats(need("coef"), (n_rows, n_total), "coef", source).T
+        del arrays["coef"]
         intercept = _floats(need("intercept"), (n_rows,), "intercept", source)
-        calib_a = _floats(need("calib_a"), (n_calib,), "calib_a", source)
-        calib_b = _floats(need("calib_b"), (n_calib,), "calib_b", source)
+        calib_a = _floats(need("calib_a"), (n_rows,), "calib_a", source)
+        calib_b = _floats(need("calib_b"), (n_rows,), "calib_b", source)
         scope = None
-        if version >= 2 and header.get("scope") is not None:
+        if has_scope:
             scope = _scope_head(header["scope"], need("scope_coef"), n_total, tuple(classes), source)
-        # One array for every block's idf, each block's a view of it: the scorer uses the whole (``joined``).
-        whole = np.concatenate(idfs) if idfs else np.zeros(0)
-        whole.flags.writeable = False  # as the arrays read from the file are
-        cuts = np.cumsum([len(v) for v in idfs])[:-1]
+            table[:, -1] = scope.coef
+            del arrays["scope_coef"]
+        table.flags.writeable = False  # as the arrays read from the file are
+        idfs, coef, scope_coef = _table_views(table, declared, n_rows, has_scope)
+        if scope is not None and scope_coef is not None:
+            scope = replace(scope, coef=scope_coef)
         return cls(
             classes=tuple(classes),
             vectorizers=specs,
             vocabularies=tuple(vocabularies),
-            idfs=tuple(np.split(whole, cuts)),
+            idfs=idfs,
             coef=coef,
             intercept=intercept,
             calibration=calibration,

@@ -126,18 +126,18 @@ class Model:
     def _one(self, text: str) -> Prediction:
         d, evidence = self._scorer.decisions(text)
         if self._binary:
-            p1 = sigmoid_calibrated(self._a, self._b, float(d[0]))
+            p1 = sigmoid_calibrated(self._a, self._b, d[0])
             c0, c1 = self.classes
             probs = {c0: 1.0 - p1, c1: p1}
             label = c1 if p1 > 0.5 else c0  # a tie goes to the first class, as max() does below
         else:
-            row = self._scorer.proba_from_decision(d[None, : self._scorer.n_lean])[0]
+            row = self._scorer.proba_from_decision(np.array([d[: self._scorer.n_lean]]))[0]
             probs = dict(zip(self.classes, row.tolist()))
             label = max(probs, key=probs.__getitem__)
         no_signal = evidence < self.no_signal_threshold
         relevance = in_scope = None
         if self.scope_threshold is not None:
-            relevance = self._scorer.relevance_from_decision(float(d[-1]))
+            relevance = self._scorer.relevance_from_decision(d[-1])
             # the scope head decides; a text with no known content word at all is never in scope
             in_scope = relevance >= self.scope_threshold and evidence > 0.0
         if no_signal:

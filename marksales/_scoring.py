@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._features import Features, IntArray
-from ._format import PortableModel, joined
+from ._format import PortableModel, table_of
 
 FloatArray = npt.NDArray[np.float64]
 _ONES = np.ones(4096)
@@ -49,16 +49,15 @@ class Scorer:
         self.features = Features(model)
         self.n_features = self.features.n_features
         self._split = self.features.split
-        self._idf = joined(model.idfs)
-        # Every head's coefficients, one contiguous vector each: the lean's decision columns (one for two
-        # classes, as in scikit-learn), then the scope head's when the model has one. A text's normalised
-        # TF-IDF vector is built once; each head is then one 1-d gather and one dot product (a gather of
-        # rows from an (n_features, n_heads) matrix cost more than both).
-        rows = [*model.coef] + ([model.scope.coef] if model.scope is not None else [])
-        self._heads = tuple(np.ascontiguousarray(r) for r in rows)
+        # One row per feature: its idf, then its coefficient in every head (the lean's decision columns, one
+        # for two classes as in scikit-learn, then the scope head's when the model has one). A text costs
+        # one gather of its rows and, per block of features (words, characters), one dot product of its
+        # TF-IDF values before the norm with those rows: every head's share of the decision at once.
+        self._table = table_of(model)
         self._intercepts = np.concatenate(
             [model.intercept] + ([[model.scope.intercept]] if model.scope is not None else [])
         )
+        self._intercept_list: list[float] = self._intercepts.tolist()
         self.n_lean = model.coef.shape[0]
         self._evidence_w = np.zeros(self.n_features) if evidence_weights is None else np.asarray(evidence_weights,
                                                                                                   float)
@@ -75,44 +74,50 @@ class Scorer:
 
     # ---------------------------------------------------------------- TF-IDF and decisions
 
-    def _values(self, idx: IntArray, counts: IntArray, total: int) -> FloatArray:
-        """TF-IDF values of the distinct features ``idx`` (sorted) occurring ``counts`` times: ``1 +
-        log(count)`` times idf, each block divided by its l2 norm, built in place."""
-        v = (_LOG_TF[counts] if total < _LOG_TF.size else np.log(counts) + 1.0) * self._idf[idx]
-        k = int(idx.searchsorted(self._split))
-        if 0 < k < idx.size:
-            v1, v2 = v[:k], v[k:]  # views: scaled in place
-            v1 *= 1.0 / math.sqrt(v1.dot(v1))
-            v2 *= 1.0 / math.sqrt(v2.dot(v2))
-        elif idx.size:  # one block present (idf and 1 + log(count) are positive, so the norm is too)
-            v *= 1.0 / math.sqrt(v.dot(v))
-        return v
+    def _sublinear(self, counts: IntArray, total: int) -> FloatArray:
+        """``1 + log(count)`` for each count (a table lookup for the counts a text of ``total`` has)."""
+        return _LOG_TF[counts] if total < _LOG_TF.size else np.log(counts) + 1.0
 
     def tfidf(self, text: str) -> tuple[IntArray, FloatArray]:
-        """The text's non-zero TF-IDF features: sorted feature indices and their values."""
+        """The text's non-zero TF-IDF features: sorted feature indices and their values (``1 + log(count)``
+        times idf, each block divided by its l2 norm)."""
         idx, counts, total = self.features.counts(text)
-        return idx, self._values(idx, counts, total)
+        v = self._sublinear(counts, total) * self._table[idx, 0]
+        k = int(idx.searchsorted(self._split))
+        for block in (v[:k], v[k:]):  # views: scaled in place
+            if block.size:  # idf and 1 + log(count) are positive, so the norm is too
+                block *= 1.0 / math.sqrt(block.dot(block))
+        return idx, v
 
-    def decisions(self, text: str) -> tuple[FloatArray, float]:
+    def decisions(self, text: str) -> tuple[list[float], float]:
         """Every head's decision value for ``text`` (the lean's columns, then the scope head's), and its evidence.
 
         The one scoring path: ``Model.classify``, ``predict_proba`` and ``relevance`` all come through here.
+        Per block, ``coef . u / norm(u)`` of the values ``u = (1 + log(count)) * idf`` is ``coef . tfidf``
+        of ``tfidf`` (the explanation's values), to rounding.
         """
         idx, counts, total = self.features.counts(text)
-        d = self._intercepts.copy()
+        d = self._intercept_list
         if total == 0:
-            return d, 0.0
-        v = self._values(idx, counts, total)
-        for h, coef in enumerate(self._heads):
-            d[h] += coef[idx].dot(v)
-        return d, self.evidence_of(idx)
+            return list(d), 0.0
+        rows = self._table.take(idx, axis=0)  # a fresh array
+        u = rows[:, 0]
+        np.multiply(self._sublinear(counts, total), u, out=u)  # the idf column becomes the TF-IDF values u
+        k = int(idx.searchsorted(self._split))
+        for lo, hi in ((0, k), (k, idx.size)):
+            if lo < hi:
+                # [u . u, u . coef of head 0, of head 1, ...]; idf and 1 + log(count) are positive: so is u . u
+                sums = u[lo:hi].dot(rows[lo:hi]).tolist()
+                scale = 1.0 / math.sqrt(sums[0])
+                d = [x + s * scale for x, s in zip(d, sums[1:])]
+        return d, self.evidence_of(idx, k)
 
-    def evidence_of(self, idx: IntArray) -> float:
-        """The summed evidence weights of the distinct features ``idx`` (sorted), 0.0 for none."""
-        if self._evidence_end is not None:
-            # the weighted features are the first ones: sum over the prefix of idx that falls among them
-            idx = idx[: int(idx.searchsorted(self._evidence_end))]
-        return _total(self._evidence_w[idx])
+    def evidence_of(self, idx: IntArray, split: int | None = None) -> float:
+        """The summed evidence weights of the distinct features ``idx`` (sorted), 0.0 for none; ``split``,
+        when given, is where the character features start in ``idx``."""
+        if self._evidence_end is not None:  # only word features weigh: the prefix of idx that falls among them
+            idx = idx[: int(idx.searchsorted(self._evidence_end)) if split is None else split]
+        return _total(self._evidence_w.take(idx))
 
     # ---------------------------------------------------------------- calibration
 
