@@ -143,6 +143,12 @@ def _count_blocks(texts: Sequence[str], params: Params) -> Analysis:
                     [vocab for vocab, _ in counted])
 
 
+def _kept(counts: Any, min_df: int) -> np.ndarray:
+    """The columns of a count matrix whose document frequency is at least ``min_df`` (the pruning a
+    vectorizer fitted on those rows makes), in column order."""
+    return np.flatnonzero(np.asarray((counts > 0).sum(axis=0)).ravel() >= min_df)
+
+
 def _fold_features(blocks: list[tuple[Any, int]], train_idx: np.ndarray,
                    test_idx: np.ndarray) -> tuple[Any, Any]:
     """What the Pipeline's TfidfVectorizers fitted on ``train_idx`` would produce for both sides.
@@ -159,7 +165,7 @@ def _fold_features(blocks: list[tuple[Any, int]], train_idx: np.ndarray,
     test_parts: list[Any] = []
     for counts, min_df in blocks:
         x_train = counts[train_idx]
-        keep = np.flatnonzero(np.asarray((x_train > 0).sum(axis=0)).ravel() >= min_df)
+        keep = _kept(x_train, min_df)
         if keep.size == 0:  # no term of this block in min_df of the fold's texts (a tiny corpus): no columns
             train_parts.append(sp.csr_matrix((len(train_idx), 0)))
             test_parts.append(sp.csr_matrix((len(test_idx), 0)))
@@ -168,6 +174,37 @@ def _fold_features(blocks: list[tuple[Any, int]], train_idx: np.ndarray,
         train_parts.append(tfidf.transform(x_train[:, keep]))
         test_parts.append(tfidf.transform(counts[test_idx][:, keep]))
     return sp.hstack(train_parts, format="csr"), sp.hstack(test_parts, format="csr")
+
+
+def fitted_features(analysis: Analysis, params: Params) -> tuple[Any, Any]:
+    """The Pipeline's feature step fitted on every analysed text, and their TF-IDF matrix, from the
+    analysis instead of reading the texts again.
+
+    Per block: the terms with document frequency >= min_df (columns of the analysis are in the sorted
+    order scikit-learn gives its vocabulary, so the kept ones are too) become the vectorizer's
+    ``vocabulary_``; a ``TfidfTransformer`` fitted on their counts gives its ``idf_`` (the vectorizer's
+    own setter) and the matrix. The same vectorizers and numbers as ``FeatureUnion.fit_transform``
+    (``tests/test_train_shortcuts.py`` checks both).
+    """
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    union = build_pipeline(params, calibrate=False).named_steps["features"]
+    parts = []
+    for (_, vec), (shared, min_df), columns in zip(union.transformer_list, analysis.blocks, analysis.vocabularies):
+        # A matrix object of its own over the same arrays: scipy caches flags on the object it indexes,
+        # and the folds may be pickling the analysis's own matrices in another thread meanwhile.
+        counts = sp.csr_matrix((shared.data, shared.indices, shared.indptr), shape=shared.shape, copy=False)
+        keep = _kept(counts, min_df)
+        if keep.size == 0:
+            raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+        terms = np.empty(len(columns), dtype=object)
+        terms[list(columns.values())] = list(columns)
+        vec.vocabulary_ = dict(zip(terms[keep].tolist(), range(keep.size)))
+        tfidf = TfidfTransformer(sublinear_tf=True).fit(counts[:, keep])
+        vec.idf_ = tfidf.idf_
+        parts.append(tfidf.transform(counts[:, keep]))
+    return union, sp.hstack(parts, format="csr")
 
 
 def _fold(blocks: list[tuple[Any, int]], params: Params, y: np.ndarray, classes: list[str],
@@ -391,25 +428,28 @@ def search(
     return chosen[2], results
 
 
-def fit(texts: Sequence[str], labels: Sequence[str], params: Params) -> Any:
-    """Fit the calibrated pipeline on all texts: scikit-learn's own fit."""
-    pipe = build_pipeline(params, n_splits=_n_splits(labels, CALIBRATION_FOLDS))
-    pipe.fit(list(texts), np.asarray(labels))
-    return pipe
+def fit(texts: Sequence[str], labels: Sequence[str], params: Params, analysis: Analysis | None = None) -> Any:
+    """Fit the calibrated pipeline on all texts: the features from their analysis (``fitted_features``,
+    made here when not passed), then scikit-learn's own fit of the calibrated regression."""
+    from sklearn.pipeline import Pipeline
+
+    union, x = fitted_features(analysis or _count_blocks(texts, params), params)
+    clf = build_pipeline(params, n_splits=_n_splits(labels, CALIBRATION_FOLDS)).named_steps["clf"]
+    clf.fit(x, np.asarray(labels))
+    return Pipeline([("features", union), ("clf", clf)])
 
 
 def fit_heads(texts: Sequence[str], labels: Sequence[str], params: Params,
-              other_label: str) -> tuple[Any, Any]:
-    """Fit the features on every text, then the two heads on them: the lean (a calibrated regression of
-    the in-scope labels, on the in-scope texts) and the scope head (in scope = 1 against ``other_label``
-    = 0, on every text). Returns the two Pipelines; they share one fitted feature step."""
+              other_label: str, analysis: Analysis | None = None) -> tuple[Any, Any]:
+    """Fit the features on every text (from their analysis, as ``fit`` does), then the two heads on them:
+    the lean (a calibrated regression of the in-scope labels, on the in-scope texts) and the scope head
+    (in scope = 1 against ``other_label`` = 0, on every text). Returns the two Pipelines; they share one
+    fitted feature step."""
     from sklearn.pipeline import Pipeline
 
-    texts = list(texts)
     y = np.asarray(labels)
     inside = y != other_label
-    union = build_pipeline(params, calibrate=False).named_steps["features"]
-    x = union.fit_transform(texts)
+    union, x = fitted_features(analysis or _count_blocks(texts, params), params)
     lean = build_pipeline(params, n_splits=_n_splits(list(y[inside]), CALIBRATION_FOLDS)).named_steps["clf"]
     lean.fit(x[np.flatnonzero(inside)], y[inside])
     y_scope = inside.astype(int)
@@ -595,7 +635,7 @@ def fit_model(
     scope_meta: dict[str, Any] | None = None
     if other is None:
         cv, pipeline, _ = _cross_validate(texts, ys, params, n_splits=n_splits, progress=say, analysis=analysis,
-                                          n_jobs=-1, meanwhile=functools.partial(fit, texts, ys, params))
+                                          n_jobs=-1, meanwhile=functools.partial(fit, texts, ys, params, analysis))
         scope_pipeline = None
     else:
         # The lean's folds see the in-scope rows only: the rows of the one analysis of every text.
@@ -604,7 +644,7 @@ def fit_model(
                                  analysis.vocabularies)
         cv, (pipeline, scope_pipeline), _ = _cross_validate(
             lean_texts, lean_ys, params, n_splits=n_splits, progress=say, analysis=lean_analysis, n_jobs=-1,
-            meanwhile=functools.partial(fit_heads, texts, ys, params, other))
+            meanwhile=functools.partial(fit_heads, texts, ys, params, other, analysis))
         del lean_analysis
         inside = np.asarray(ys) != other
         scope_labels = np.where(inside, "in_scope", "out_of_scope")

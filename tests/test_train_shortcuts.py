@@ -22,6 +22,7 @@ from marksales._fit import (
     build_pipeline,
     calibrate,
     fit,
+    fitted_features,
     grouped_folds,
 )
 from marksales._model import Model
@@ -51,6 +52,24 @@ def test_fold_features_equal_vectorizers_fitted_on_the_fold(sample, params):
     for got, want in ((got_train, want_train), (got_test, want_test)):
         assert got.shape == want.shape
         assert abs(got - want).max() <= 1e-12
+
+
+@pytest.mark.parametrize("params", SETTINGS, ids=["default", "words-only", "char-3-5"])
+def test_fitted_features_equal_the_feature_union_fitted_on_the_texts(sample, params):
+    """The final model's features come from the analysis: the same vectorizers (vocabulary, idf, params)
+    and the same matrix as ``FeatureUnion.fit_transform``, and they transform new text the same."""
+    texts, _ = sample
+    got_union, got_x = fitted_features(_count_blocks(texts, params), params)
+    want_union = build_pipeline(params, calibrate=False).named_steps["features"]
+    want_x = want_union.fit_transform(texts)
+    assert got_x.shape == want_x.shape and abs(got_x - want_x).max() <= 1e-12
+    for (_, got), (_, want) in zip(got_union.transformer_list, want_union.transformer_list):
+        assert got.vocabulary_ == want.vocabulary_
+        assert np.array_equal(got.idf_, want.idf_)
+        assert got.get_params() == want.get_params()  # no fixed vocabulary: refitting it learns a new one
+        assert got.fixed_vocabulary_ is False
+    unseen = ["Vendedor de seguros puerta a puerta", "Head of Brand, APAC", "", "Quota-carrying AE"]
+    assert abs(got_union.transform(unseen) - want_union.transform(unseen)).max() <= 1e-12
 
 
 def test_training_evidence_equals_the_models_own(sample):
