@@ -118,6 +118,9 @@ def _count_one(vec: Any, texts: Sequence[str]) -> tuple[dict[str, int], Any]:
                               strip_accents=vec.strip_accents, token_pattern=vec.token_pattern,
                               stop_words=vec.stop_words, dtype=vec.dtype)
     counts = counter.fit_transform(texts).tocsr()
+    # Sorted once, here: scipy sorts a matrix's indices in place the first time it is sliced by column,
+    # and the folds and the final fit slice the same matrices, some of them in another thread.
+    counts.sum_duplicates()
     return counter.vocabulary_, counts
 
 
@@ -192,8 +195,8 @@ def fitted_features(analysis: Analysis, params: Params) -> tuple[Any, Any]:
     union = build_pipeline(params, calibrate=False).named_steps["features"]
     parts = []
     for (_, vec), (shared, min_df), columns in zip(union.transformer_list, analysis.blocks, analysis.vocabularies):
-        # A matrix object of its own over the same arrays: scipy caches flags on the object it indexes,
-        # and the folds may be pickling the analysis's own matrices in another thread meanwhile.
+        # A matrix object of its own over the same (sorted) arrays: scipy caches flags on the object it
+        # indexes, and the folds may be pickling the analysis's own matrices in another thread meanwhile.
         counts = sp.csr_matrix((shared.data, shared.indices, shared.indptr), shape=shared.shape, copy=False)
         keep = _kept(counts, min_df)
         if keep.size == 0:

@@ -125,3 +125,12 @@ def test_a_python_example_runs_as_written(index, tmp_path, trained, monkeypatch)
 
         namespace["score_frame"] = score_frame  # the Dask block follows the pandas one
     exec(compile(code, f"README.md python block {index + 1}", "exec"), namespace)  # noqa: S102
+
+
+def test_the_scope_threshold_the_readme_gives_is_the_shipped_models():
+    """The README names the shipped model's scope threshold; a retrained model must not leave it stale."""
+    from marksales import load_model
+
+    found = re.findall(r"([0-9.]+) for the shipped model", README.read_text(encoding="utf-8"))
+    assert found, "the README no longer gives the shipped model's scope threshold"
+    assert {float(x) for x in found} == {round(load_model().scope_threshold, 2)}

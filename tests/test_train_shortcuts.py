@@ -72,6 +72,19 @@ def test_fitted_features_equal_the_feature_union_fitted_on_the_texts(sample, par
     assert abs(got_union.transform(unseen) - want_union.transform(unseen)).max() <= 1e-12
 
 
+def test_using_the_analysis_never_changes_it(sample):
+    """The folds (pickled to the workers in another thread) and the final fit read the same count
+    matrices at once: slicing them must not sort them in place, as scipy does to unsorted ones."""
+    texts, _ = sample
+    params = Params()
+    analysis = _count_blocks(texts, params)
+    before = [(c.data.copy(), c.indices.copy(), c.indptr.copy()) for c, _ in analysis.blocks]
+    fitted_features(analysis, params)
+    _fold_features(analysis.blocks, np.arange(0, len(texts), 2), np.arange(1, len(texts), 2))
+    for (counts, _), arrays in zip(analysis.blocks, before):
+        assert all(np.array_equal(a, b) for a, b in zip((counts.data, counts.indices, counts.indptr), arrays))
+
+
 def test_training_evidence_equals_the_models_own(sample):
     texts, labels = sample
     params = Params()
