@@ -72,11 +72,7 @@ def _strip_accents_unicode(s: str) -> str:
     # Same as sklearn.feature_extraction.text.strip_accents_unicode: NFKD, then no combining characters.
     # Only the runs of non-ASCII characters need it: an ASCII character has no decomposition and no
     # combining class, so it ends the reordering of the marks before it, and the text between runs is kept.
-    try:
-        s.encode("ASCII", errors="strict")
-        return s
-    except UnicodeEncodeError:
-        return _NON_ASCII.sub(_strip_run, s)
+    return s if s.isascii() else _NON_ASCII.sub(_strip_run, s)
 
 
 def _strip_accents_ascii(s: str) -> str:

@@ -46,6 +46,11 @@ class Params:
     strip_accents: str | None = "unicode"
 
     def __post_init__(self) -> None:
+        # Lists (as JSON gives them) are taken as tuples, which scikit-learn requires.
+        if isinstance(self.word_ngram, list):
+            object.__setattr__(self, "word_ngram", tuple(self.word_ngram))
+        if isinstance(self.char_ngram, list):
+            object.__setattr__(self, "char_ngram", tuple(self.char_ngram))
         if tuple(self.word_ngram) not in ((1, 1), (1, 2)):
             raise ValueError(f"word_ngram must be (1, 1) or (1, 2), not {self.word_ngram!r}.")
         c = self.char_ngram

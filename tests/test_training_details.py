@@ -100,3 +100,17 @@ def test_the_word_cache_overflowing_changes_no_result(monkeypatch):
     after = model.predict_proba(texts)
     assert len(model._scorer.features.cache) <= 16  # it was emptied and refilled many times
     assert np.array_equal(before, after)
+
+
+def test_params_take_lists_as_json_gives_them_and_refuse_bad_ranges():
+    """``Params(char_ngram=[3, 5])`` (a list, as from JSON) trains like the tuple, not as a crash deep in
+    scikit-learn; a range the trainer cannot make is refused at once, naming the argument."""
+    from_lists = Params(word_ngram=[1, 1], char_ngram=[3, 4], C=4.0, char_min_df=1)
+    assert from_lists == Params(word_ngram=(1, 1), char_ngram=(3, 4), C=4.0, char_min_df=1)
+    assert Params.from_json(from_lists.to_json()) == from_lists
+    model = train(texts=MARKETING + SALES, labels=["marketing"] * len(MARKETING) + ["sales"] * len(SALES),
+                  params=from_lists, n_splits=3)
+    assert model.metadata["params"]["char_ngram"] == [3, 4]
+    for bad in ({"char_ngram": [5, 3]}, {"word_ngram": [2, 3]}, {"char_ngram": [0, 4]}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Params(**bad)
