@@ -123,8 +123,9 @@ def _count_one(vec: Any, texts: Sequence[str]) -> tuple[dict[str, int], Any]:
                               strip_accents=vec.strip_accents, token_pattern=vec.token_pattern,
                               stop_words=vec.stop_words, dtype=vec.dtype)
     counts = counter.fit_transform(texts).tocsr()
-    # Sorted once, here: scipy sorts a matrix's indices in place the first time it is sliced by column,
-    # and the folds and the final fit slice the same matrices, some of them in another thread.
+    # Sorted once, here, before anything else reads them: some scipy operations sort an unsorted matrix in
+    # place (a comparison such as ``counts > 0`` does), and the folds and the final fit read these
+    # matrices at once, in two threads. With the flags set now, reading them changes nothing.
     counts.sum_duplicates()
     return counter.vocabulary_, counts
 
@@ -153,8 +154,10 @@ def _count_blocks(texts: Sequence[str], params: Params) -> Analysis:
 
 def _kept(counts: Any, min_df: int) -> np.ndarray:
     """The columns of a count matrix whose document frequency is at least ``min_df`` (the pruning a
-    vectorizer fitted on those rows makes), in column order."""
-    return np.flatnonzero(np.asarray((counts > 0).sum(axis=0)).ravel() >= min_df)
+    vectorizer fitted on those rows makes), in column order. A count matrix stores each (text, term)
+    once and no zeros, so a column's stored entries are its document frequency; counting them reads the
+    matrix only (``counts > 0`` would sort an unsorted one in place)."""
+    return np.flatnonzero(np.bincount(counts.indices, minlength=counts.shape[1]) >= min_df)
 
 
 def _fold_features(blocks: list[tuple[Any, int]], train_idx: np.ndarray,
@@ -199,9 +202,13 @@ def fitted_features(analysis: Analysis, params: Params) -> tuple[Any, Any]:
 
     union = build_pipeline(params, calibrate=False).named_steps["features"]
     parts = []
-    for (_, vec), (shared, min_df), columns in zip(union.transformer_list, analysis.blocks, analysis.vocabularies):
-        # A matrix object of its own over the same (sorted) arrays: scipy caches flags on the object it
-        # indexes, and the folds may be pickling the analysis's own matrices in another thread meanwhile.
+    blocks = zip(union.transformer_list, analysis.blocks, analysis.vocabularies, strict=True)
+    for (_, vec), (shared, min_df), columns in blocks:
+        if min_df != vec.min_df:
+            raise ValueError(f"the analysis was made for other settings (min_df {min_df}, not {vec.min_df})")
+        # A matrix object of its own over the same (sorted, never written) arrays: scipy caches flags as
+        # attributes of the object it reads, and the folds may be pickling the analysis's own matrices
+        # in another thread meanwhile.
         counts = sp.csr_matrix((shared.data, shared.indices, shared.indptr), shape=shared.shape, copy=False)
         keep = _kept(counts, min_df)
         if keep.size == 0:
@@ -209,9 +216,10 @@ def fitted_features(analysis: Analysis, params: Params) -> tuple[Any, Any]:
         terms = np.empty(len(columns), dtype=object)
         terms[list(columns.values())] = list(columns)
         vec.vocabulary_ = dict(zip(terms[keep].tolist(), range(keep.size)))
-        tfidf = TfidfTransformer(sublinear_tf=True).fit(counts[:, keep])
+        kept = counts[:, keep]
+        tfidf = TfidfTransformer(sublinear_tf=True).fit(kept)
         vec.idf_ = tfidf.idf_
-        parts.append(tfidf.transform(counts[:, keep]))
+        parts.append(tfidf.transform(kept))
     return union, sp.hstack(parts, format="csr")
 
 

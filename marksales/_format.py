@@ -38,6 +38,8 @@ from ._errors import ModelFileError
 FORMAT_NAME = "marksales-portable"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+# Above any smoothed idf a corpus can give (1 + log(1 + n_texts) is 45 for 2**63 texts).
+MAX_IDF = 100.0
 
 # scikit-learn's default token pattern: the only one the trainer writes, so the only one read. Any other
 # pattern is refused: a crafted one could backtrack for minutes on one word.
@@ -258,8 +260,8 @@ def feature_table(idfs: Sequence[FloatArray], coef: FloatArray, scope_coef: Floa
     head's (when there is one), shape (n_features, 1 + n_rows [+ 1]).
 
     The scorer takes a text's rows from it in one gather. The reader keeps a model's numbers there alone
-    (its ``idfs``, ``coef`` and scope ``coef`` are views of it), so the table costs no memory; ``table_of``
-    finds it again.
+    (its ``idfs``, ``coef`` and scope ``coef`` are views of it), so a loaded model holds no more than the
+    arrays it replaces; ``table_of`` finds it again.
     """
     n = sum(len(v) for v in idfs)
     columns = [*coef] + ([scope_coef] if scope_coef is not None else [])
@@ -441,41 +443,39 @@ class PortableModel:
         if problem:
             raise ModelFileError(f"{source} cannot be read: {problem}. Retrain with `marksales train`.")
 
-        # Every per-feature number goes into one table (see ``feature_table``), each array of the file
-        # copied in and dropped in turn: the model's arrays are views of the table, and a load holds at
-        # most one array twice.
+        # Every array is checked against the sizes the vocabularies gave before anything is allocated.
         n_rows = 1 if len(classes) == 2 else len(classes)
         n_total = sum(declared)
-        has_scope = version >= 2 and header.get("scope") is not None
-        table = np.empty((n_total, 1 + n_rows + has_scope))
-        offset = 0
+        idfs = []
         for i, (spec, n) in enumerate(zip(specs, declared)):
             idf = _floats(need(f"idf_{i}"), (n,), f"idf of {spec.name!r}", source)
-            if idf.size and not float(idf.min()) >= 1.0:  # smoothed idf is 1 + log(...) >= 1: norms stay positive
-                raise ModelFileError(f"{source}: the idf of {spec.name!r} has values below 1, which no trained model "
-                                     f"has; the file was changed. Retrain with `marksales train`.")
-            table[offset : offset + n, 0] = idf
-            offset += n
-            del arrays[f"idf_{i}"], idf
-        table[:, 1 : 1 + n_rows] = _floats(need("coef"), (n_rows, n_total), "coef", source).T
-        del arrays["coef"]
+            # Smoothed idf is 1 + log((1 + n_texts) / (1 + df)): at least 1, so norms stay positive, and far
+            # below 100 for any corpus, so a text's TF-IDF values and their squares stay finite.
+            if idf.size and not 1.0 <= float(idf.min()) <= float(idf.max()) <= MAX_IDF:
+                raise ModelFileError(f"{source}: the idf of {spec.name!r} has values outside [1, {MAX_IDF:g}], which "
+                                     f"no trained model has; the file was changed. Retrain with `marksales train`.")
+            idfs.append(idf)
+        coef = _floats(need("coef"), (n_rows, n_total), "coef", source)
         intercept = _floats(need("intercept"), (n_rows,), "intercept", source)
         calib_a = _floats(need("calib_a"), (n_rows,), "calib_a", source)
         calib_b = _floats(need("calib_b"), (n_rows,), "calib_b", source)
         scope = None
-        if has_scope:
+        if version >= 2 and header.get("scope") is not None:
             scope = _scope_head(header["scope"], need("scope_coef"), n_total, tuple(classes), source)
-            table[:, -1] = scope.coef
-            del arrays["scope_coef"]
-        table.flags.writeable = False  # as the arrays read from the file are
-        idfs, coef, scope_coef = _table_views(table, declared, n_rows, has_scope)
+        # Then every per-feature number goes into one table (see ``feature_table``): the model's arrays are
+        # views of it, and the file's copies are dropped (for a moment this load holds both).
+        table = feature_table(idfs, coef, scope.coef if scope is not None else None)
+        del idfs, coef
+        for name in [f"idf_{i}" for i in range(len(specs))] + ["coef"] + (["scope_coef"] if scope else []):
+            del arrays[name]
+        idf_views, coef, scope_coef = _table_views(table, declared, n_rows, scope is not None)
         if scope is not None and scope_coef is not None:
             scope = replace(scope, coef=scope_coef)
         return cls(
             classes=tuple(classes),
             vectorizers=specs,
             vocabularies=tuple(vocabularies),
-            idfs=idfs,
+            idfs=idf_views,
             coef=coef,
             intercept=intercept,
             calibration=calibration,

@@ -167,5 +167,27 @@ def test_an_idf_below_one_is_refused_rather_than_dividing_by_zero(model):
 
     arrays = _arrays(model)
     arrays["idf_0"] = np.full_like(arrays["idf_0"], 1e-200)
-    with pytest.raises(ModelFileError, match="idf of .* below 1"):
+    with pytest.raises(ModelFileError, match=r"idf of .* outside \[1, 100\]"):
         PortableModel.from_bytes(_npz(arrays))
+
+
+def test_an_idf_beyond_any_corpus_is_refused_rather_than_scoring_nan(model):
+    """idf and coefficients near 1e160 are finite, but a text's u . u would overflow and its decision be
+    0 * inf; no corpus gives an idf above 1 + log(1 + n_texts)."""
+    from marksales._format import PortableModel
+
+    arrays = _arrays(model)
+    arrays["idf_0"] = np.full_like(arrays["idf_0"], 1e160)
+    arrays["coef"] = np.full_like(arrays["coef"], 1e160)
+    with pytest.raises(ModelFileError, match=r"idf of .* outside \[1, 100\]"):
+        PortableModel.from_bytes(_npz(arrays))
+
+
+def test_a_header_claiming_many_classes_is_refused_before_any_table_is_made(tmp_path, model):
+    """The feature table is (n_features, 1 + n_rows): n_rows comes from the header's classes, so it is
+    checked against the coefficients before anything that size is allocated."""
+    arrays = _arrays(model)
+    header = json.loads(arrays["header"].tobytes().decode())
+    header["classes"] = [f"class {i}" for i in range(100_000)]
+    (tmp_path / "model.npz").write_bytes(_npz(arrays, header=header))
+    _refused_cheaply(tmp_path, "coef has float64 with shape", max_mib=64)

@@ -246,3 +246,27 @@ def test_serialisation_is_deterministic(model):
     assert a == b
     with zipfile.ZipFile(io.BytesIO(a)) as zf:
         assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_the_feature_table_is_the_models_own_storage_and_rebuilt_when_arrays_are_replaced():
+    """A model read from its file keeps its numbers in one read-only table (``table_of`` finds it, no
+    copy); a model whose arrays were replaced gets a new table of the new numbers, never the stale one."""
+    from dataclasses import replace
+
+    from marksales._format import table_of
+
+    portable = load_model().portable
+    table = table_of(portable)
+    assert table is portable.coef.base and not table.flags.writeable
+    heads = [*portable.coef] + ([portable.scope.coef] if portable.scope is not None else [])
+    assert table.shape == (portable.n_features, 1 + len(heads))
+    assert np.array_equal(table[:, 0], np.concatenate(portable.idfs))
+    for j, column in enumerate(heads, 1):
+        assert np.array_equal(table[:, j], column)
+    changed = replace(portable, coef=-np.ascontiguousarray(portable.coef))
+    fresh = table_of(changed)
+    assert fresh is not table and np.array_equal(fresh[:, 1], -table[:, 1])
+    assert np.array_equal(fresh[:, 0], table[:, 0])
+    # and one read back from its own bytes is a table again, equal to the first
+    again = PortableModel.from_bytes(portable.to_bytes())
+    assert table_of(again) is again.coef.base and np.array_equal(table_of(again), table)
