@@ -41,12 +41,10 @@ from ._io import (
     refuse_non_regular_input,
     same_file_as_stdin,
 )
-from ._types import DEFAULT_CHUNK_SIZE as _DEFAULT_CHUNK_SIZE
-from ._types import Prediction
+from ._types import DEFAULT_CHUNK_SIZE, Prediction
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = _DEFAULT_CHUNK_SIZE
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ON_ERROR = ("mark", "fail")
 

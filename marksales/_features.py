@@ -298,8 +298,8 @@ class Features:
 
     def _followers_of(self, token: str, index: int | None) -> dict[str, bytes]:
         """The bigrams that start with ``token`` (a unigram term at ``index``, or None): second token ->
-        feature index, as int64 bytes. Remembered for the tokens met, those without bigrams included, up to the cache
-        limit."""
+        feature index, as int64 bytes. Remembered for the tokens met, those without bigrams included, up to
+        the cache limit."""
         hit = self._followers.get(token)
         if hit is None:
             vocab, n, start = self._word_vocab, len(self._word_vocab), token + " "

@@ -152,12 +152,20 @@ def _count_blocks(texts: Sequence[str], params: Params) -> Analysis:
                     [vocab for vocab, _ in counted])
 
 
-def _kept(counts: Any, min_df: int) -> np.ndarray:
-    """The columns of a count matrix whose document frequency is at least ``min_df`` (the pruning a
-    vectorizer fitted on those rows makes), in column order. A count matrix stores each (text, term)
-    once and no zeros, so a column's stored entries are its document frequency; counting them reads the
-    matrix only (``counts > 0`` would sort an unsorted one in place)."""
-    return np.flatnonzero(np.bincount(counts.indices, minlength=counts.shape[1]) >= min_df)
+def _block_tfidf(counts: Any, min_df: int) -> tuple[np.ndarray, Any, Any]:
+    """What a TfidfVectorizer of one block fitted on the rows of ``counts`` keeps and learns: the columns
+    whose document frequency is at least ``min_df`` (its pruning, in column order), those columns of
+    ``counts``, and a ``TfidfTransformer`` fitted on them (None when no column is kept).
+
+    A count matrix stores each (text, term) once and no zeros, so a column's stored entries are its
+    document frequency; counting them reads the matrix only (``counts > 0`` would sort an unsorted one
+    in place).
+    """
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    keep = np.flatnonzero(np.bincount(counts.indices, minlength=counts.shape[1]) >= min_df)
+    kept = counts[:, keep]
+    return keep, kept, TfidfTransformer(sublinear_tf=True).fit(kept) if keep.size else None
 
 
 def _fold_features(blocks: list[tuple[Any, int]], train_idx: np.ndarray,
@@ -170,19 +178,16 @@ def _fold_features(blocks: list[tuple[Any, int]], train_idx: np.ndarray,
     without analysing the text again.
     """
     import scipy.sparse as sp
-    from sklearn.feature_extraction.text import TfidfTransformer
 
     train_parts: list[Any] = []
     test_parts: list[Any] = []
     for counts, min_df in blocks:
-        x_train = counts[train_idx]
-        keep = _kept(x_train, min_df)
-        if keep.size == 0:  # no term of this block in min_df of the fold's texts (a tiny corpus): no columns
+        keep, kept, tfidf = _block_tfidf(counts[train_idx], min_df)
+        if tfidf is None:  # no term of this block in min_df of the fold's texts (a tiny corpus): no columns
             train_parts.append(sp.csr_matrix((len(train_idx), 0)))
             test_parts.append(sp.csr_matrix((len(test_idx), 0)))
             continue
-        tfidf = TfidfTransformer(sublinear_tf=True).fit(x_train[:, keep])
-        train_parts.append(tfidf.transform(x_train[:, keep]))
+        train_parts.append(tfidf.transform(kept))
         test_parts.append(tfidf.transform(counts[test_idx][:, keep]))
     return sp.hstack(train_parts, format="csr"), sp.hstack(test_parts, format="csr")
 
@@ -198,7 +203,6 @@ def fitted_features(analysis: Analysis, params: Params) -> tuple[Any, Any]:
     (``tests/test_train_shortcuts.py`` checks both).
     """
     import scipy.sparse as sp
-    from sklearn.feature_extraction.text import TfidfTransformer
 
     union = build_pipeline(params, calibrate=False).named_steps["features"]
     parts = []
@@ -210,14 +214,12 @@ def fitted_features(analysis: Analysis, params: Params) -> tuple[Any, Any]:
         # attributes of the object it reads, and the folds may be pickling the analysis's own matrices
         # in another thread meanwhile.
         counts = sp.csr_matrix((shared.data, shared.indices, shared.indptr), shape=shared.shape, copy=False)
-        keep = _kept(counts, min_df)
-        if keep.size == 0:
+        keep, kept, tfidf = _block_tfidf(counts, min_df)
+        if tfidf is None:
             raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
         terms = np.empty(len(columns), dtype=object)
         terms[list(columns.values())] = list(columns)
         vec.vocabulary_ = dict(zip(terms[keep].tolist(), range(keep.size)))
-        kept = counts[:, keep]
-        tfidf = TfidfTransformer(sublinear_tf=True).fit(kept)
         vec.idf_ = tfidf.idf_
         parts.append(tfidf.transform(kept))
     return union, sp.hstack(parts, format="csr")

@@ -75,8 +75,6 @@ class Model:
         self.has_scope = portable.scope is not None
         #: Relevance at or above this is in scope (``None`` without a scope head); chosen at training.
         self.scope_threshold: float | None = portable.scope.threshold if portable.scope is not None else None
-        if portable.scope is not None:
-            self._scope_a, self._scope_b = portable.scope.calib_a, portable.scope.calib_b
 
     def __repr__(self) -> str:
         where = f" from {str(self.path)!r}" if self.path else ""
@@ -139,7 +137,7 @@ class Model:
         no_signal = evidence < self.no_signal_threshold
         relevance = in_scope = None
         if self.scope_threshold is not None:
-            relevance = sigmoid_calibrated(self._scope_a, self._scope_b, d[-1])
+            relevance = self._scorer.relevance_from_decision(d[-1])
             # the scope head decides; a text with no known content word at all is never in scope
             in_scope = relevance >= self.scope_threshold and evidence > 0.0
         if no_signal:

@@ -102,8 +102,7 @@ class Scorer:
             return list(d), 0.0
         rows = self._table.take(idx, axis=0)  # a fresh array
         u = rows[:, 0]
-        # the idf column becomes the TF-IDF values u (``_sublinear``, inlined: this is the hot path)
-        np.multiply(_LOG_TF[counts] if total < _LOG_TF.size else np.log(counts) + 1.0, u, out=u)
+        np.multiply(self._sublinear(counts, total), u, out=u)  # the idf column becomes the TF-IDF values u
         k = int(idx.searchsorted(self._split))
         for lo, hi in ((0, k), (k, idx.size)):
             if lo < hi:
